@@ -1,0 +1,57 @@
+// Package admit adapts gatemesh's pure mutators to admission requests: it
+// looks up what the mutators need from the API server, runs them, and turns
+// their result into an admission response carrying a JSON patch.
+package admit
+
+import (
+	"context"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/gatemesh/gatemesh/pkg/policy"
+)
+
+// Namespaces looks up a namespace's labels.
+type Namespaces interface {
+	Namespace(ctx context.Context, name string) (policy.Namespace, error)
+}
+
+// CachedNamespaces reads namespaces' metadata through a controller-runtime
+// reader, normally the manager's cache, so that an admission costs no API
+// call.
+type CachedNamespaces struct {
+	Reader client.Reader
+}
+
+var _ Namespaces = CachedNamespaces{}
+
+// NamespaceMetadata is the object CachedNamespaces reads: namespace metadata
+// only, so the cache holds no namespace specs or statuses.
+func NamespaceMetadata() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(metav1.SchemeGroupVersion.WithKind("Namespace"))
+	m.APIVersion = "v1"
+	return m
+}
+
+// Namespace returns the namespace named name.
+func (c CachedNamespaces) Namespace(ctx context.Context, name string) (policy.Namespace, error) {
+	m := NamespaceMetadata()
+	if err := c.Reader.Get(ctx, client.ObjectKey{Name: name}, m); err != nil {
+		return policy.Namespace{}, fmt.Errorf("failed to get namespace %q: %w", name, err)
+	}
+	return policy.Namespace{Name: name, Labels: m.Labels}, nil
+}
+
+// StaticNamespaces answers from a fixed map, for tests and offline use. A
+// namespace missing from the map has no labels.
+type StaticNamespaces map[string]map[string]string
+
+var _ Namespaces = StaticNamespaces{}
+
+// Namespace returns the namespace named name.
+func (s StaticNamespaces) Namespace(_ context.Context, name string) (policy.Namespace, error) {
+	return policy.Namespace{Name: name, Labels: s[name]}, nil
+}

@@ -1,0 +1,120 @@
+// Package mutate changes objects the way gatemesh's policy says. Every
+// function here is pure: it reads only its arguments, never modifies them,
+// and returns a changed copy with a named reason. Every edit is an ensure, so
+// applying a mutation twice gives the same result as applying it once.
+package mutate
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gatemesh/gatemesh/pkg/policy"
+)
+
+// Pod returns pod injected with istio-proxy and sds when pol says so, and the
+// reason for the outcome. The input is not modified; when the reason does not
+// change the pod, the returned pod is the input itself.
+func Pod(pod *corev1.Pod, pol *policy.Policy, ns policy.Namespace) (*corev1.Pod, policy.Reason) {
+	out := pod.DeepCopy()
+	reason := injectPod(&out.ObjectMeta, &out.Spec, pod.Labels, pol, ns)
+	if !reason.Changes() {
+		return pod, reason
+	}
+	if apiequality.Semantic.DeepEqual(pod, out) {
+		return pod, policy.ReasonAlreadyInjected
+	}
+	return out, reason
+}
+
+// PodTemplate is Pod for the pod template of a workload (a Deployment,
+// DaemonSet or StatefulSet), in namespace ns.
+func PodTemplate(tmpl *corev1.PodTemplateSpec, pol *policy.Policy, ns policy.Namespace) (*corev1.PodTemplateSpec, policy.Reason) {
+	out := tmpl.DeepCopy()
+	reason := injectPod(&out.ObjectMeta, &out.Spec, tmpl.Labels, pol, ns)
+	if !reason.Changes() {
+		return tmpl, reason
+	}
+	if apiequality.Semantic.DeepEqual(tmpl, out) {
+		return tmpl, policy.ReasonAlreadyInjected
+	}
+	return out, reason
+}
+
+// injectPod ensures the sidecars, volumes and annotations on meta and spec,
+// which the caller owns. It returns ReasonInjected when it ensured them, or
+// a skip reason when it left meta and spec untouched.
+func injectPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, podLabels map[string]string, pol *policy.Policy, ns policy.Namespace) policy.Reason {
+	plan, skip := pol.PodPlan(podLabels, ns)
+	if plan == nil {
+		return skip
+	}
+	prior, _ := ParseStatus(meta.Annotations)
+	if i := containerIndex(spec.Containers, IstioProxyName); i >= 0 && !prior.ownsContainer(IstioProxyName) {
+		return policy.ReasonIstioProxyExists
+	}
+	if i := containerIndex(spec.Containers, SDSName); i >= 0 && !prior.ownsContainer(SDSName) {
+		return policy.ReasonSDSExists
+	}
+	vols := volumes()
+	for _, v := range vols {
+		if volumeIndex(spec.Volumes, v.Name) >= 0 && !prior.ownsVolume(v.Name) {
+			return policy.ReasonVolumeConflict
+		}
+	}
+
+	hasEnvoyConfig := volumeIndex(spec.Volumes, plan.EnvoyConfigVolume) >= 0
+	spec.Containers = ensureContainer(spec.Containers, istioProxyContainer(plan))
+	spec.Containers = ensureContainer(spec.Containers, sdsContainer(plan, hasEnvoyConfig))
+	status := Status{
+		Version:     statusVersion,
+		Containers:  []string{IstioProxyName, SDSName},
+		Annotations: []string{IstioInjectAnnotation},
+	}
+	for _, v := range vols {
+		spec.Volumes = ensureVolume(spec.Volumes, v)
+		status.Volumes = append(status.Volumes, v.Name)
+	}
+	if meta.Annotations == nil {
+		meta.Annotations = map[string]string{}
+	}
+	meta.Annotations[IstioInjectAnnotation] = "false"
+	meta.Annotations[StatusAnnotation] = status.String()
+	return policy.ReasonInjected
+}
+
+func containerIndex(cs []corev1.Container, name string) int {
+	for i := range cs {
+		if cs[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func volumeIndex(vs []corev1.Volume, name string) int {
+	for i := range vs {
+		if vs[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// ensureContainer overwrites the container named like c, or appends c.
+func ensureContainer(cs []corev1.Container, c corev1.Container) []corev1.Container {
+	if i := containerIndex(cs, c.Name); i >= 0 {
+		cs[i] = c
+		return cs
+	}
+	return append(cs, c)
+}
+
+// ensureVolume overwrites the volume named like v, or appends v.
+func ensureVolume(vs []corev1.Volume, v corev1.Volume) []corev1.Volume {
+	if i := volumeIndex(vs, v.Name); i >= 0 {
+		vs[i] = v
+		return vs
+	}
+	return append(vs, v)
+}
