@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"flag"
@@ -12,8 +11,6 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 
 	"github.com/gatemesh/gatemesh/pkg/mutate"
 	"github.com/gatemesh/gatemesh/pkg/policy"
@@ -73,16 +70,16 @@ func runMutate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		docs, results, err := mutateStream(data, pol, off)
+		docs, err := mutate.Stream(data, pol, off)
 		if err != nil {
 			return fmt.Errorf("%s: %w", displayName(name), err)
 		}
-		for i, doc := range docs {
+		for _, doc := range docs {
 			if out.Len() > 0 {
 				out.WriteString("---\n")
 			}
-			out.Write(doc)
-			if r := results[i]; r.Reason != "" {
+			out.Write(doc.YAML)
+			if r := doc.Result; r.Reason != "" {
 				summary = append(summary, fmt.Sprintf("%s document %d: %s %s/%s: %s (%s)",
 					displayName(name), r.Index+1, r.GroupVersionKind.Kind, r.Namespace, r.Name, r.Reason, r.Reason.Sentence()))
 			}
@@ -97,42 +94,6 @@ func runMutate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// mutateStream mutates every document of a YAML or JSON stream and returns
-// each as YAML. Empty documents are dropped.
-func mutateStream(data []byte, pol *policy.Policy, off mutate.Offline) ([][]byte, []mutate.DocumentResult, error) {
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var docs [][]byte
-	var results []mutate.DocumentResult
-	for index := 0; ; index++ {
-		chunk, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("document %d: failed to read: %w", index+1, err)
-		}
-		js, err := yaml.YAMLToJSON(chunk)
-		if err != nil {
-			return nil, nil, fmt.Errorf("document %d: invalid YAML: %w", index+1, err)
-		}
-		if t := bytes.TrimSpace(js); len(t) == 0 || bytes.Equal(t, []byte("null")) {
-			continue
-		}
-		out, res, err := mutate.Document(js, pol, off)
-		if err != nil {
-			return nil, nil, fmt.Errorf("document %d: %w", index+1, err)
-		}
-		res.Index = index
-		y, err := yaml.JSONToYAML(out)
-		if err != nil {
-			return nil, nil, fmt.Errorf("document %d: internal error: failed to write YAML: %w", index+1, err)
-		}
-		docs = append(docs, y)
-		results = append(results, res)
-	}
-	return docs, results, nil
 }
 
 func readInput(name string, stdin io.Reader) ([]byte, error) {

@@ -1,11 +1,9 @@
 package mutate
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 
-	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -86,28 +84,27 @@ func Document(doc []byte, pol *policy.Policy, off Offline) ([]byte, DocumentResu
 	if err != nil {
 		return nil, res, err
 	}
-	out, err := ApplyPatch(doc, ops)
+	out, err := applyPatch(doc, ops)
 	return out, res, err
 }
 
-// ApplyPatch applies ops to the JSON document doc.
-func ApplyPatch(doc []byte, ops []jsonpatch.Operation) ([]byte, error) {
+// applyPatch applies ops, a patch made against doc by this package, to doc.
+func applyPatch(doc []byte, ops []jsonpatch.Operation) ([]byte, error) {
 	if len(ops) == 0 {
 		return doc, nil
 	}
-	raw, err := json.Marshal(ops)
+	generic, err := decodeGeneric(doc)
 	if err != nil {
-		return nil, fmt.Errorf("internal error: failed to marshal patch: %w", err)
+		return nil, err
 	}
-	p, err := jsonpatchapply.DecodePatch(raw)
+	if generic, err = replay(generic, ops); err != nil {
+		return nil, err
+	}
+	out, err := json.Marshal(generic)
 	if err != nil {
-		return nil, fmt.Errorf("internal error: failed to decode patch: %w", err)
+		return nil, fmt.Errorf("internal error: failed to marshal mutated object: %w", err)
 	}
-	out, err := p.Apply(doc)
-	if err != nil {
-		return nil, fmt.Errorf("internal error: failed to apply patch: %w", err)
-	}
-	return bytes.TrimSpace(out), nil
+	return out, nil
 }
 
 func prefix(ops []jsonpatch.Operation, p string) []jsonpatch.Operation {

@@ -1,8 +1,11 @@
 package mutate
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -12,15 +15,8 @@ import (
 )
 
 // PodPatch decodes raw, the JSON of a Pod, injects it, and returns the JSON
-// patch that turns raw into the injected pod, with the reason. The patch is
-// empty when nothing changes.
-//
-// The patch is the diff between the decoded pod and the injected pod, both
-// marshalled from the same Go type. Fields of raw that the Go type does not
-// know about are absent from both sides, so the patch never removes them;
-// and the arrays gatemesh edits (containers, volumes) have the same length
-// in raw as in the decoded pod, so every path in the patch is valid against
-// raw. Applied to raw, the patch changes exactly what gatemesh changed.
+// patch from raw to the injected pod, with the reason. The patch is empty
+// when nothing changes.
 func PodPatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.Operation, policy.Reason, error) {
 	var pod corev1.Pod
 	if err := decodeStrictCase(raw, &pod); err != nil {
@@ -30,7 +26,7 @@ func PodPatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.
 	if out == &pod {
 		return nil, reason, nil
 	}
-	ops, err := diff(&pod, out)
+	ops, err := patchRaw(raw, &pod, out)
 	return ops, reason, err
 }
 
@@ -44,7 +40,7 @@ func PodTemplatePatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]js
 	if out == &tmpl {
 		return nil, reason, nil
 	}
-	ops, err := diff(&tmpl, out)
+	ops, err := patchRaw(raw, &tmpl, out)
 	return ops, reason, err
 }
 
@@ -54,7 +50,39 @@ func decodeStrictCase(raw []byte, into any) error {
 	return kjson.UnmarshalCaseSensitivePreserveInts(raw, into)
 }
 
-func diff(before, after any) ([]jsonpatch.Operation, error) {
+// patchRaw returns the JSON patch from raw to raw with the edits that turned
+// the typed object before (decoded from raw) into after.
+//
+// A typed object cannot be diffed against raw directly: marshalling it drops
+// the fields its Go type does not know, and the diff would remove them from
+// the user's object. So the edits are found by diffing before and after, both
+// marshalled from the same Go type; they are replayed onto the generic JSON
+// of raw, where unknown fields are kept; and the patch is the diff of raw
+// against that result. It never touches a field gatemesh did not change.
+func patchRaw(raw []byte, before, after any) ([]jsonpatch.Operation, error) {
+	edits, err := diffTyped(before, after)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := decodeGeneric(raw)
+	if err != nil {
+		return nil, err
+	}
+	if doc, err = replay(doc, edits); err != nil {
+		return nil, err
+	}
+	mutated, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("internal error: failed to marshal mutated object: %w", err)
+	}
+	ops, err := jsonpatch.CreatePatch(raw, mutated)
+	if err != nil {
+		return nil, fmt.Errorf("internal error: failed to create patch: %w", err)
+	}
+	return ops, nil
+}
+
+func diffTyped(before, after any) ([]jsonpatch.Operation, error) {
 	a, err := json.Marshal(before)
 	if err != nil {
 		return nil, fmt.Errorf("internal error: failed to marshal object: %w", err)
@@ -65,7 +93,106 @@ func diff(before, after any) ([]jsonpatch.Operation, error) {
 	}
 	ops, err := jsonpatch.CreatePatch(a, b)
 	if err != nil {
-		return nil, fmt.Errorf("internal error: failed to create patch: %w", err)
+		return nil, fmt.Errorf("internal error: failed to diff objects: %w", err)
 	}
 	return ops, nil
+}
+
+// decodeGeneric decodes JSON into maps, slices and json.Number.
+func decodeGeneric(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("failed to decode object: %w", err)
+	}
+	return doc, nil
+}
+
+// replay applies edits found between two typed objects to doc, the generic
+// JSON the first was decoded from. doc may differ from that marshalled object
+// in where they are silent: a key the Go type always writes (a null slice,
+// say) may be absent from doc. So a replace of a missing key adds it, a
+// remove of a missing key does nothing, and missing or null parents of an
+// added value are created as objects. It returns the new root.
+func replay(doc any, edits []jsonpatch.Operation) (any, error) {
+	for _, op := range edits {
+		var err error
+		if doc, err = replayOne(doc, splitPointer(op.Path), op); err != nil {
+			return nil, fmt.Errorf("internal error: failed to replay %s %s: %w", op.Operation, op.Path, err)
+		}
+	}
+	return doc, nil
+}
+
+func replayOne(node any, path []string, op jsonpatch.Operation) (any, error) {
+	if len(path) == 0 {
+		if op.Operation == "remove" {
+			return nil, nil
+		}
+		return op.Value, nil
+	}
+	key, rest := path[0], path[1:]
+	switch n := node.(type) {
+	case map[string]any:
+		child, ok := n[key]
+		if !ok && op.Operation == "remove" {
+			return n, nil
+		}
+		if len(rest) == 0 && op.Operation == "remove" {
+			delete(n, key)
+			return n, nil
+		}
+		updated, err := replayOne(child, rest, op)
+		if err != nil {
+			return nil, err
+		}
+		n[key] = updated
+		return n, nil
+	case []any:
+		i, err := strconv.Atoi(key)
+		if err != nil || i < 0 || i > len(n) {
+			return nil, fmt.Errorf("index %q out of range for an array of %d", key, len(n))
+		}
+		if len(rest) == 0 {
+			switch {
+			case op.Operation == "remove" && i < len(n):
+				return append(n[:i], n[i+1:]...), nil
+			case op.Operation == "remove":
+				return n, nil
+			case op.Operation == "add":
+				return append(n[:i], append([]any{op.Value}, n[i:]...)...), nil
+			case i == len(n):
+				return append(n, op.Value), nil
+			}
+		}
+		if i == len(n) {
+			return nil, fmt.Errorf("index %d past the end of an array of %d", i, len(n))
+		}
+		updated, err := replayOne(n[i], rest, op)
+		if err != nil {
+			return nil, err
+		}
+		n[i] = updated
+		return n, nil
+	case nil:
+		if op.Operation == "remove" {
+			return nil, nil
+		}
+		return replayOne(map[string]any{}, path, op)
+	default:
+		return nil, fmt.Errorf("cannot descend into a %T", node)
+	}
+}
+
+// splitPointer splits an RFC 6901 JSON pointer into its unescaped tokens.
+func splitPointer(p string) []string {
+	if p == "" {
+		return nil
+	}
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for i, s := range parts {
+		parts[i] = strings.ReplaceAll(strings.ReplaceAll(s, "~1", "/"), "~0", "~")
+	}
+	return parts
 }

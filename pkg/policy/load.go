@@ -1,18 +1,28 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
-// Parse decodes a policy file strictly: unknown or duplicated fields are an
-// error. It does not default or validate; see Load.
+// Parse decodes a policy file (YAML or JSON) strictly: field names match
+// case-sensitively, and unknown or duplicated fields are an error. It does not default or validate; see Load.
 func Parse(data []byte) (Config, error) {
-	var c Config
-	if err := yaml.UnmarshalStrict(data, &c); err != nil {
+	js, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
 		return Config{}, fmt.Errorf("failed to decode policy: %w", err)
+	}
+	var c Config
+	strictErrs, err := kjson.UnmarshalStrict(js, &c, kjson.DisallowUnknownFields, kjson.DisallowDuplicateFields)
+	if err != nil {
+		return Config{}, fmt.Errorf("failed to decode policy: %w", err)
+	}
+	if len(strictErrs) > 0 {
+		return Config{}, fmt.Errorf("failed to decode policy: %w", errors.Join(strictErrs...))
 	}
 	return c, nil
 }

@@ -1,0 +1,49 @@
+package mutate
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// podBuilder builds test pods fluently: makePod("p", "ns").label(k, v).obj().
+type podBuilder struct{ pod corev1.Pod }
+
+func makePod(name, namespace string) *podBuilder {
+	return &podBuilder{pod: corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "gateway-proxy", Image: "envoy:1"}}},
+	}}
+}
+
+func (b *podBuilder) label(k, v string) *podBuilder {
+	if b.pod.Labels == nil {
+		b.pod.Labels = map[string]string{}
+	}
+	b.pod.Labels[k] = v
+	return b
+}
+
+func (b *podBuilder) annotation(k, v string) *podBuilder {
+	if b.pod.Annotations == nil {
+		b.pod.Annotations = map[string]string{}
+	}
+	b.pod.Annotations[k] = v
+	return b
+}
+
+func (b *podBuilder) container(name, image string) *podBuilder {
+	b.pod.Spec.Containers = append(b.pod.Spec.Containers, corev1.Container{Name: name, Image: image})
+	return b
+}
+
+func (b *podBuilder) volume(name string) *podBuilder {
+	b.pod.Spec.Volumes = append(b.pod.Spec.Volumes, corev1.Volume{
+		Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
+	})
+	return b
+}
+
+func (b *podBuilder) obj() *corev1.Pod { return b.pod.DeepCopy() }
+
+func glooPod() *podBuilder { return makePod("gw", "gloo-system").label("gloo", "gateway-proxy") }

@@ -1,0 +1,71 @@
+package mutate
+
+import (
+	"encoding/json"
+
+	jsonpatchapply "github.com/evanphx/json-patch/v5"
+	"gomodules.xyz/jsonpatch/v2"
+	"path/filepath"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// FuzzPodPatch feeds arbitrary JSON to the pod mutator. It must never panic;
+// a patch it returns must apply to the input; and mutating the patched pod
+// again must yield an empty patch.
+func FuzzPodPatch(f *testing.F) {
+	inputs, err := filepath.Glob(filepath.Join("testdata", "pod", "*.in.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, path := range inputs {
+		js, err := yaml.YAMLToJSON(readTestdata(f, path))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(js, "")
+		f.Add(js, "1-28")
+	}
+	f.Add([]byte(`{"metadata":{"labels":{"gloo":"gateway-proxy"}}}`), "")
+	f.Add([]byte(`null`), "")
+	pol := defaultPolicy(f)
+	f.Fuzz(func(t *testing.T, raw []byte, rev string) {
+		ns := testNamespaces{"istio.io/rev": rev}.Namespace("ns")
+		ops, reason, err := PodPatch(raw, pol, ns)
+		if err != nil {
+			return
+		}
+		if len(ops) > 0 != reason.Changes() {
+			t.Fatalf("reason %q with %d patch operations", reason, len(ops))
+		}
+		patched, err := strictApply(raw, ops)
+		if err != nil {
+			t.Fatalf("patch does not apply to its input: %v\ninput: %s\npatch: %v", err, raw, ops)
+		}
+		again, reason2, err := PodPatch(patched, pol, ns)
+		if err != nil {
+			t.Fatalf("patched pod does not decode: %v", err)
+		}
+		if len(again) != 0 {
+			t.Fatalf("second pass (reason %q) is not empty: %v\nfirst reason %q", reason2, again, reason)
+		}
+	})
+}
+
+// strictApply applies ops to doc with a strict RFC 6902 implementation, as
+// the API server does.
+func strictApply(doc []byte, ops []jsonpatch.Operation) ([]byte, error) {
+	if len(ops) == 0 {
+		return doc, nil
+	}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return nil, err
+	}
+	p, err := jsonpatchapply.DecodePatch(raw)
+	if err != nil {
+		return nil, err
+	}
+	return p.Apply(doc)
+}

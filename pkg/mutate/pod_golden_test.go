@@ -1,0 +1,150 @@
+package mutate
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/yaml"
+
+	"github.com/gatemesh/gatemesh/pkg/policy"
+)
+
+// testNamespaces gives every namespace the opt-in label plus extra.
+type testNamespaces map[string]string
+
+func (t testNamespaces) Namespace(name string) policy.Namespace {
+	labels := map[string]string{policy.DefaultNamespaceLabel: "enabled"}
+	for k, v := range t {
+		labels[k] = v
+	}
+	return policy.Namespace{Name: name, Labels: labels}
+}
+
+func defaultPolicy(t testing.TB) *policy.Policy {
+	t.Helper()
+	p, err := policy.New(policy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// podGoldenCases maps a sentence to the input under testdata/pod (without
+// .in.yaml), the golden output's name, and the namespace's extra labels.
+var podGoldenCases = map[string]struct {
+	in, golden string
+	ns         testNamespaces
+}{
+	"a Gloo Edge gateway-proxy pod gets istio-proxy, sds and their volumes": {in: "gloo-gateway-proxy", golden: "gloo-gateway-proxy"},
+	"a kgateway proxy pod gets the kgateway sds image":                      {in: "kgateway-proxy", golden: "kgateway-proxy"},
+	"a Deployment's pod template is injected and its Service passes":        {in: "gloo-deployment", golden: "gloo-deployment"},
+	"a pod without an envoy-config volume gets no /etc/envoy mount":         {in: "no-envoy-config", golden: "no-envoy-config"},
+	"a revisioned namespace points at the revision's istiod": {
+		in: "gloo-gateway-proxy", golden: "revisioned", ns: testNamespaces{"istio.io/rev": "1-28"},
+	},
+	"a pod that is not a gateway proxy is unchanged":          {in: "non-gateway", golden: "non-gateway"},
+	"a pod labelled gatemesh.io/inject=false is unchanged":    {in: "opted-out", golden: "opted-out"},
+	"an already injected pod is unchanged":                    {in: "already-injected", golden: "already-injected"},
+	"a pod with Istio's own sidecar is skipped with a reason": {in: "istio-sidecar", golden: "istio-sidecar"},
+	"fields unknown to k8s.io/api survive injection":          {in: "unknown-fields", golden: "unknown-fields"},
+}
+
+func TestPodGolden(t *testing.T) {
+	pol := defaultPolicy(t)
+	for name, tc := range podGoldenCases {
+		t.Run(name, func(t *testing.T) {
+			in := readTestdata(t, filepath.Join("testdata", "pod", tc.in+".in.yaml"))
+			docs, err := Stream(in, pol, tc.ns)
+			if err != nil {
+				t.Fatalf("Stream() error: %v", err)
+			}
+			checkGolden(t, filepath.Join("testdata", "pod", tc.golden+".golden.yaml"), render(docs))
+		})
+	}
+}
+
+// TestPodGoldenIdempotent checks mutate(mutate(x)) == mutate(x) on every
+// golden input, and that the second pass produces an empty patch.
+func TestPodGoldenIdempotent(t *testing.T) {
+	pol := defaultPolicy(t)
+	for name, tc := range podGoldenCases {
+		t.Run(name, func(t *testing.T) {
+			in := readTestdata(t, filepath.Join("testdata", "pod", tc.in+".in.yaml"))
+			once, err := Stream(in, pol, tc.ns)
+			if err != nil {
+				t.Fatalf("first pass: %v", err)
+			}
+			var joined [][]byte
+			for _, d := range once {
+				joined = append(joined, d.YAML)
+			}
+			twice, err := Stream(bytes.Join(joined, []byte("---\n")), pol, tc.ns)
+			if err != nil {
+				t.Fatalf("second pass: %v", err)
+			}
+			if diff := cmp.Diff(string(render(once)), string(render(twice))); diff != "" {
+				if len(once) == len(twice) {
+					// Reasons differ by design (injected, then already_injected); compare YAML.
+					for i := range once {
+						if d := cmp.Diff(string(once[i].YAML), string(twice[i].YAML)); d != "" {
+							t.Errorf("document %d changed on the second pass (-once,+twice):\n%s", i+1, d)
+						}
+					}
+				} else {
+					t.Errorf("second pass changed the stream (-once,+twice):\n%s", diff)
+				}
+			}
+			for i, d := range twice {
+				if d.Result.Reason.Changes() {
+					t.Errorf("document %d: second pass reason %q, want no change", i+1, d.Result.Reason)
+				}
+				if d.Result.GroupVersionKind.Kind != "Pod" {
+					continue
+				}
+				js, err := yaml.YAMLToJSON(d.YAML)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ops, _, err := PodPatch(js, pol, tc.ns.Namespace(d.Result.Namespace))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(ops) != 0 {
+					t.Errorf("document %d: patch of an injected pod = %v, want empty", i+1, ops)
+				}
+			}
+		})
+	}
+}
+
+// render writes the documents as one YAML stream, each headed by a comment
+// giving its outcome.
+func render(docs []MutatedDocument) []byte {
+	var b bytes.Buffer
+	for i, d := range docs {
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		r := d.Result
+		reason := "passed through (not a kind gatemesh mutates)"
+		if r.Reason != "" {
+			reason = fmt.Sprintf("%s (%s)", r.Reason, r.Reason.Sentence())
+		}
+		fmt.Fprintf(&b, "# %s %s/%s: %s\n", r.GroupVersionKind.Kind, r.Namespace, r.Name, reason)
+		b.Write(d.YAML)
+	}
+	return b.Bytes()
+}
+
+func readTestdata(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
