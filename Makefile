@@ -1,0 +1,33 @@
+# gatemesh. The README's two commands are `make demo` and `make test`; both
+# install what they need: the control-plane binaries are built from the Go
+# module proxy into bin/k8s/<version>/ once (hack/envtest.mk), then reused.
+
+GO ?= go
+BIN := $(CURDIR)/bin
+
+include hack/envtest.mk
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/webhook
+	$(GO) build -o $(BIN)/webhook ./cmd/webhook
+
+.PHONY: test
+test: envtest-assets ## run every test: unit, golden, fuzz seeds and the envtest end-to-end suite
+	$(GO) vet ./...
+	KUBEBUILDER_ASSETS='$(KUBEBUILDER_ASSETS)' $(GO) test -count=1 ./...
+
+.PHONY: golden
+golden: ## rewrite the golden files from the current output (review the diff!)
+	$(GO) test ./pkg/... -run Golden -update
+
+FUZZTIME ?= 60s
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
+	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzPodPatch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/admit -run '^$$' -fuzz '^FuzzPodHandler$$' -fuzztime $(FUZZTIME)

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// captureServe records the options serve would start with.
+func captureServe(got **serveOptions) serveFunc {
+	return func(_ context.Context, o *serveOptions) error {
+		*got = o
+		return nil
+	}
+}
+
+func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string, opts *serveOptions) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, strings.NewReader(stdin), &out, &errOut, captureServe(&opts))
+	return code, out.String(), errOut.String(), opts
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestServeFlagsOverrideTheFile(t *testing.T) {
+	cfg := writeFile(t, "policy.yaml", "mesh:\n  clusterID: from-file\n  meshID: from-file\nistioProxy:\n  logLevel: debug\n")
+	code, _, stderr, o := runCmd(t, "", "serve", "--config", cfg, "--cluster-id", "from-flag", "--webhook-port", "10443")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	c := o.Policy.Config()
+	got := []string{c.Mesh.ClusterID, c.Mesh.MeshID, c.IstioProxy.LogLevel}
+	if diff := cmp.Diff([]string{"from-flag", "from-file", "debug"}, got); diff != "" {
+		t.Errorf("clusterID, meshID, logLevel (-want,+got):\n%s", diff)
+	}
+	if o.Port != 10443 || o.ProbeAddr != ":8081" || o.EnableHTTP2 {
+		t.Errorf("port %d, probe %q, http2 %v", o.Port, o.ProbeAddr, o.EnableHTTP2)
+	}
+}
+
+func TestServeIsTheDefaultCommand(t *testing.T) {
+	code, _, stderr, o := runCmd(t, "", "--mesh-id", "m1")
+	if code != 0 || o == nil || o.Policy.Config().Mesh.MeshID != "m1" {
+		t.Fatalf("exit %d, options %+v: %s", code, o, stderr)
+	}
+}
+
+func TestInvalidPolicyStopsStartup(t *testing.T) {
+	cases := map[string]struct {
+		file    string
+		args    []string
+		wantMsg string
+	}{
+		"an invalid value names its field": {
+			file: "istioProxy:\n  logLevel: loud\n", wantMsg: "istioProxy.logLevel",
+		},
+		"an unknown field is rejected": {
+			file: "mesh:\n  clusterId: typo\n", wantMsg: `unknown field "mesh.clusterId"`,
+		},
+		"an invalid flag value names the field": {
+			args: []string{"--discovery-address", "istiod"}, wantMsg: "mesh.discoveryAddress",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"serve"}, tc.args...)
+			if tc.file != "" {
+				args = append(args, "--config", writeFile(t, "policy.yaml", tc.file))
+			}
+			code, _, stderr, o := runCmd(t, "", args...)
+			if code != 1 || o != nil {
+				t.Fatalf("exit %d (want 1), started = %v", code, o != nil)
+			}
+			if !strings.Contains(stderr, tc.wantMsg) {
+				t.Errorf("stderr %q does not contain %q", stderr, tc.wantMsg)
+			}
+		})
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for name, args := range map[string][]string{
+		"an unknown command":      {"frobnicate"},
+		"an unknown flag":         {"serve", "--nope"},
+		"mutate without a file":   {"mutate"},
+		"mutate with an argument": {"mutate", "-f", "x.yaml", "extra"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if code, _, _, _ := runCmd(t, "", args...); code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+		})
+	}
+}
