@@ -11,7 +11,7 @@ include hack/envtest.mk
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## build bin/webhook
@@ -29,5 +29,5 @@ golden: ## rewrite the golden files from the current output (review the diff!)
 FUZZTIME ?= 60s
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
-	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzPodPatch$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/admit -run '^$$' -fuzz '^FuzzPodHandler$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzPodPatch$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./pkg/admit -run '^$$' -fuzz '^FuzzPodHandler$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
