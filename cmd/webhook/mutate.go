@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/gatemesh/gatemesh/pkg/mutate"
 	"github.com/gatemesh/gatemesh/pkg/policy"
@@ -23,13 +25,40 @@ func (f *fileList) String() string     { return strings.Join(*f, ",") }
 func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 
 // offlineNamespaces answers the namespace lookups an API server would: every
-// namespace carries the given labels plus the opt-in label.
+// namespace carries the given labels plus the opt-in label; and every
+// namespace is in the Istio mesh, or with --mesh-namespaces only those listed.
 type offlineNamespaces struct {
 	labels map[string]string
+	// mesh is nil unless --mesh-namespaces was given.
+	mesh sets.Set[string]
 }
+
+var _ mutate.OfflineMesh = offlineNamespaces{}
 
 func (o offlineNamespaces) Namespace(name string) policy.Namespace {
 	return policy.Namespace{Name: name, Labels: o.labels}
+}
+
+// InMesh reports whether the services in namespace name count as in the
+// mesh, for Upstream and Backend targets.
+func (o offlineNamespaces) InMesh(name string) bool {
+	return o.mesh == nil || o.mesh.Has(name)
+}
+
+// parseMeshNamespaces parses --mesh-namespaces, a comma-separated list.
+func parseMeshNamespaces(v string) (sets.Set[string], error) {
+	mesh := sets.New[string]()
+	for _, ns := range strings.Split(v, ",") {
+		ns = strings.TrimSpace(ns)
+		if ns == "" {
+			continue
+		}
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			return nil, fmt.Errorf("%q is not a namespace name: %s", ns, strings.Join(msgs, "; "))
+		}
+		mesh.Insert(ns)
+	}
+	return mesh, nil
 }
 
 func runMutate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -39,6 +68,9 @@ func runMutate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs.Var(&files, "f", "manifest file (YAML or JSON, multi-document); - reads stdin; repeatable")
 	nsLabels := fs.String("namespace-labels", "", "labels every namespace is taken to carry, as k=v,k=v (for example istio.io/rev=1-28)")
 	quiet := fs.Bool("quiet", false, "do not print a summary line per document on stderr")
+	var mesh sets.Set[string]
+	fs.Func("mesh-namespaces", "namespaces whose services are in the Istio mesh, as ns1,ns2, for Upstream and Backend targets (default: every namespace)",
+		func(v string) (err error) { mesh, err = parseMeshNamespaces(v); return err })
 	pf := addPolicyFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -58,7 +90,7 @@ func runMutate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("invalid --namespace-labels %q: %w", *nsLabels, err)
 	}
-	off := offlineNamespaces{labels: pol.NamespaceLabels()}
+	off := offlineNamespaces{labels: pol.NamespaceLabels(), mesh: mesh}
 	maps.Copy(off.labels, set)
 
 	// Everything is mutated before anything is written, so a bad document

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -20,9 +21,11 @@ type Namespaces interface {
 
 // CachedNamespaces reads namespaces' metadata through a controller-runtime
 // reader, normally the manager's cache, so that an admission costs no API
-// call.
+// call. A namespace created a moment ago may not be in the cache yet; on a
+// miss it asks Live, normally the manager's uncached API reader, when set.
 type CachedNamespaces struct {
 	Reader client.Reader
+	Live   client.Reader
 }
 
 var _ Namespaces = CachedNamespaces{}
@@ -39,7 +42,11 @@ func NamespaceMetadata() *metav1.PartialObjectMetadata {
 // Namespace returns the namespace named name.
 func (c CachedNamespaces) Namespace(ctx context.Context, name string) (policy.Namespace, error) {
 	m := NamespaceMetadata()
-	if err := c.Reader.Get(ctx, client.ObjectKey{Name: name}, m); err != nil {
+	err := c.Reader.Get(ctx, client.ObjectKey{Name: name}, m)
+	if apierrors.IsNotFound(err) && c.Live != nil {
+		err = c.Live.Get(ctx, client.ObjectKey{Name: name}, m)
+	}
+	if err != nil {
 		return policy.Namespace{}, fmt.Errorf("failed to get namespace %q: %w", name, err)
 	}
 	return policy.Namespace{Name: name, Labels: m.Labels}, nil

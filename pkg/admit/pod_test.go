@@ -13,7 +13,7 @@ import (
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	"github.com/google/go-cmp/cmp"
 	admissionv1 "k8s.io/api/admission/v1"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
@@ -44,13 +44,19 @@ func enabledNamespaces(extra map[string]string) StaticNamespaces {
 	return StaticNamespaces{"gloo-system": labels}
 }
 
-func newPodHandler(t testing.TB, ns Namespaces) http.Handler {
+func testPolicy(t testing.TB) *policy.Policy {
 	t.Helper()
 	pol, err := policy.New(policy.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &admission.Webhook{Handler: &PodHandler{Policy: pol, Namespaces: ns}}
+	return pol
+}
+
+// newPodHandler serves the pod webhook as the server does.
+func newPodHandler(t testing.TB, ns Namespaces) http.Handler {
+	t.Helper()
+	return newEndpoint(&PodHandler{Policy: testPolicy(t), Namespaces: ns})
 }
 
 func review(kind, op, object string) []byte {
@@ -75,13 +81,17 @@ func review(kind, op, object string) []byte {
 	return b
 }
 
-// post sends body to h and decodes the AdmissionReview it answers.
+// post sends body to h and decodes the AdmissionReview it answers; an HTTP
+// error is returned as a response with its code.
 func post(t testing.TB, h http.Handler, body []byte) admissionv1.AdmissionResponse {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, PodPath, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		return admissionv1.AdmissionResponse{Result: &metav1.Status{Code: int32(rec.Code), Message: rec.Body.String()}}
+	}
 	var out admissionv1.AdmissionReview
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil {
 		t.Fatalf("response is not an AdmissionReview (%v): %s", err, rec.Body.String())

@@ -9,7 +9,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
@@ -23,9 +22,10 @@ func Register(ctx context.Context, mgr manager.Manager, pol *policy.Policy) erro
 	if err != nil {
 		return fmt.Errorf("failed to set up the namespace cache: %w", err)
 	}
-	ns := CachedNamespaces{Reader: mgr.GetCache()}
+	ns := CachedNamespaces{Reader: mgr.GetCache(), Live: mgr.GetAPIReader()}
 	srv := mgr.GetWebhookServer()
-	srv.Register(PodPath, &webhook.Admission{Handler: &PodHandler{Policy: pol, Namespaces: ns}})
+	srv.Register(PodPath, newEndpoint(&PodHandler{Policy: pol, Namespaces: ns}))
+	srv.Register(BackendPath, newEndpoint(&BackendHandler{Policy: pol, Namespaces: ns}))
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("failed to add health check: %w", err)

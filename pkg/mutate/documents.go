@@ -16,6 +16,14 @@ type Offline interface {
 	Namespace(name string) policy.Namespace
 }
 
+// OfflineMesh is implemented by an Offline that knows which namespaces are
+// in the Istio mesh. InMesh reports whether namespace name is mesh-enabled.
+// When the Offline given to Document does not implement it, the namespace of
+// every in-cluster backend target counts as mesh-enabled.
+type OfflineMesh interface {
+	InMesh(name string) bool
+}
+
 // DocumentResult is the outcome for one document.
 type DocumentResult struct {
 	// Index of the document in the input, from 0.
@@ -36,9 +44,10 @@ var podTemplateKinds = map[schema.GroupKind]bool{
 
 // Document mutates one JSON document the way the webhook would admit it and
 // returns the resulting JSON. Pods are injected; Deployments, DaemonSets and
-// StatefulSets have their pod template injected; any other kind is returned
-// unchanged with an empty reason. Fields gatemesh does not know about are
-// kept.
+// StatefulSets have their pod template injected; Gloo Upstreams and kgateway
+// Backends are stamped with their mTLS decision (see OfflineMesh); any other
+// kind is returned unchanged with an empty reason. Fields gatemesh does not
+// know about are kept.
 func Document(doc []byte, pol *policy.Policy, off Offline) ([]byte, DocumentResult, error) {
 	var head struct {
 		APIVersion string `json:"apiVersion"`
@@ -78,6 +87,8 @@ func Document(doc []byte, pol *policy.Policy, off Offline) ([]byte, DocumentResu
 		}
 		ops, res.Reason, err = PodTemplatePatch(head.Spec.Template, pol, ns)
 		ops = prefix(ops, "/spec/template")
+	case Stamps(res.GroupVersionKind):
+		ops, res.Reason, err = offlineBackendPatch(doc, pol, off)
 	default:
 		return doc, res, nil
 	}
@@ -105,11 +116,4 @@ func applyPatch(doc []byte, ops []jsonpatch.Operation) ([]byte, error) {
 		return nil, fmt.Errorf("internal error: failed to marshal mutated object: %w", err)
 	}
 	return out, nil
-}
-
-func prefix(ops []jsonpatch.Operation, p string) []jsonpatch.Operation {
-	for i := range ops {
-		ops[i].Path = p + ops[i].Path
-	}
-	return ops
 }

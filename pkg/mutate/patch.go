@@ -8,41 +8,8 @@ import (
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
-	corev1 "k8s.io/api/core/v1"
 	kjson "sigs.k8s.io/json"
-
-	"github.com/gatemesh/gatemesh/pkg/policy"
 )
-
-// PodPatch decodes raw, the JSON of a Pod, injects it, and returns the JSON
-// patch from raw to the injected pod, with the reason. The patch is empty
-// when nothing changes.
-func PodPatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.Operation, policy.Reason, error) {
-	var pod corev1.Pod
-	if err := decodeStrictCase(raw, &pod); err != nil {
-		return nil, "", fmt.Errorf("failed to decode pod: %w", err)
-	}
-	out, reason := Pod(&pod, pol, ns)
-	if out == &pod {
-		return nil, reason, nil
-	}
-	ops, err := patchRaw(raw, &pod, out)
-	return ops, reason, err
-}
-
-// PodTemplatePatch is PodPatch for raw, the JSON of a pod template.
-func PodTemplatePatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.Operation, policy.Reason, error) {
-	var tmpl corev1.PodTemplateSpec
-	if err := decodeStrictCase(raw, &tmpl); err != nil {
-		return nil, "", fmt.Errorf("failed to decode pod template: %w", err)
-	}
-	out, reason := PodTemplate(&tmpl, pol, ns)
-	if out == &tmpl {
-		return nil, reason, nil
-	}
-	ops, err := patchRaw(raw, &tmpl, out)
-	return ops, reason, err
-}
 
 // decodeStrictCase decodes JSON the way the API server does: field names
 // match case-sensitively and unknown fields are ignored.

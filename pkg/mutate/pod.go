@@ -41,6 +41,10 @@ func PodTemplate(tmpl *corev1.PodTemplateSpec, pol *policy.Policy, ns policy.Nam
 	return out, reason
 }
 
+// semanticEqual compares API objects the way the API server does (quantities
+// by value).
+func semanticEqual(a, b any) bool { return apiequality.Semantic.DeepEqual(a, b) }
+
 // injectPod ensures the sidecars, volumes and annotations on meta and spec,
 // which the caller owns. It returns ReasonInjected when it ensured them, or
 // a skip reason when it left meta and spec untouched.

@@ -126,6 +126,16 @@ func sdsContainer(plan *policy.PodPlan, hasEnvoyConfig bool) corev1.Container {
 	}
 }
 
+// volumeNames are the names of the volumes gatemesh adds.
+func volumeNames() []string {
+	vs := volumes()
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = v.Name
+	}
+	return names
+}
+
 // volumes are the pod volumes the two containers mount, in a fixed order.
 func volumes() []corev1.Volume {
 	return []corev1.Volume{

@@ -27,6 +27,10 @@ type Config struct {
 	SDS SDSConfig `json:"sds"`
 	// Selection decides which namespaces and pods gatemesh touches.
 	Selection SelectionConfig `json:"selection"`
+	// Backends decides how Istio mTLS is stamped onto gateway backend
+	// objects: Gloo Upstreams and kgateway Backends. Default: autoMtls on,
+	// with the sslConfig that glooctl istio enable-mtls writes.
+	Backends BackendConfig `json:"backends"`
 }
 
 // MeshConfig describes the Istio control plane.

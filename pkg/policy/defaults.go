@@ -96,6 +96,7 @@ func SetDefaults(c *Config) {
 	if c.Selection.GatewayProxies == nil {
 		c.Selection.GatewayProxies = DefaultGatewayProxies()
 	}
+	setBackendDefaults(&c.Backends)
 }
 
 func setString(field *string, def string) {

@@ -29,6 +29,54 @@ const (
 	ReasonVolumeConflict Reason = "volume_conflict"
 )
 
+// Backend reasons: the outcome for a Gloo Upstream or kgateway Backend. The
+// first three say what gatemesh did; the others say why it decided as it did
+// (they are also written to the gatemesh.io/mtls-reason annotation) or why it
+// left the object alone.
+const (
+	// ReasonStamped: gatemesh wrote its mTLS decision onto the object.
+	ReasonStamped Reason = "stamped"
+	// ReasonAlreadyStamped: the object already carries gatemesh's decision;
+	// nothing changes.
+	ReasonAlreadyStamped Reason = "already_stamped"
+	// ReasonUnstamped: gatemesh removed a block it had stamped, such as an
+	// Upstream's sslConfig after the object opted out.
+	ReasonUnstamped Reason = "unstamped"
+	// ReasonAutoMtlsOff: policy's autoMtls is off and the object does not
+	// opt in.
+	ReasonAutoMtlsOff Reason = "auto_mtls_off"
+	// ReasonDisableIstioAutoMtls: the object sets spec.disableIstioAutoMtls.
+	ReasonDisableIstioAutoMtls Reason = "disable_istio_auto_mtls"
+	// ReasonOptedOut: the object is annotated gatemesh.io/mtls: disabled.
+	ReasonOptedOut Reason = "opted_out"
+	// ReasonOptedIn: the object is annotated gatemesh.io/mtls: istio.
+	ReasonOptedIn Reason = "opted_in"
+	// ReasonTargetInMesh: every target service is in a mesh-enabled
+	// namespace.
+	ReasonTargetInMesh Reason = "target_in_mesh"
+	// ReasonTargetNamespaceNotInMesh: a target service's namespace carries
+	// neither istio-injection=enabled nor a revision label.
+	ReasonTargetNamespaceNotInMesh Reason = "target_namespace_not_in_mesh"
+	// ReasonTargetExternal: the target is outside the cluster: a cloud
+	// service, a dynamic forward proxy, or a static host that is not an
+	// in-cluster service name.
+	ReasonTargetExternal Reason = "target_external"
+	// ReasonTargetUnknown: the object's target is of a type gatemesh does not
+	// know, so gatemesh leaves it alone.
+	ReasonTargetUnknown Reason = "target_unknown"
+	// ReasonUserTLS: the Upstream has an sslConfig gatemesh did not write.
+	ReasonUserTLS Reason = "user_tls"
+	// ReasonUserAnnotation: the Backend has a
+	// kgateway.dev/disable-istio-auto-mtls annotation gatemesh did not write.
+	ReasonUserAnnotation Reason = "user_annotation"
+	// ReasonStampEdited: the block gatemesh stamped was edited since; it is
+	// the user's now.
+	ReasonStampEdited Reason = "stamp_edited"
+	// ReasonUnsupportedKind: the backend webhook received a kind or version
+	// it does not stamp, and allowed it unchanged.
+	ReasonUnsupportedKind Reason = "unsupported_kind"
+)
+
 var sentences = map[Reason]string{
 	ReasonInjected:            "istio-proxy and sds containers injected",
 	ReasonAlreadyInjected:     "pod already carries gatemesh's istio-proxy and sds containers",
@@ -38,6 +86,22 @@ var sentences = map[Reason]string{
 	ReasonIstioProxyExists:    "pod already has an istio-proxy container that gatemesh did not add",
 	ReasonSDSExists:           "pod already has an sds container that gatemesh did not add",
 	ReasonVolumeConflict:      "pod already has a volume named like one gatemesh adds",
+
+	ReasonStamped:                  "gatemesh stamped its mTLS decision",
+	ReasonAlreadyStamped:           "object already carries gatemesh's mTLS decision",
+	ReasonUnstamped:                "gatemesh removed the mTLS settings it had stamped",
+	ReasonAutoMtlsOff:              "autoMtls is off and the object does not opt in with gatemesh.io/mtls: istio",
+	ReasonDisableIstioAutoMtls:     "spec.disableIstioAutoMtls is true",
+	ReasonOptedOut:                 "object opts out with gatemesh.io/mtls: disabled",
+	ReasonOptedIn:                  "object opts in with gatemesh.io/mtls: istio",
+	ReasonTargetInMesh:             "every target service is in a mesh-enabled namespace",
+	ReasonTargetNamespaceNotInMesh: "a target service's namespace is not mesh-enabled",
+	ReasonTargetExternal:           "target is outside the cluster, so outside the mesh",
+	ReasonTargetUnknown:            "gatemesh cannot tell where the object points",
+	ReasonUserTLS:                  "spec.sslConfig was not written by gatemesh and is left alone",
+	ReasonUserAnnotation:           "kgateway.dev/disable-istio-auto-mtls was not written by gatemesh and is left alone",
+	ReasonStampEdited:              "what gatemesh stamped was edited since, so it is the user's and left alone",
+	ReasonUnsupportedKind:          "object is not a kind gatemesh stamps",
 }
 
 // Sentence describes the reason for people, for logs and summaries.
@@ -50,5 +114,5 @@ func (r Reason) Sentence() string {
 
 // Changes reports whether the reason means the object was changed.
 func (r Reason) Changes() bool {
-	return r == ReasonInjected
+	return r == ReasonInjected || r == ReasonStamped || r == ReasonUnstamped
 }

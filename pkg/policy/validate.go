@@ -32,6 +32,7 @@ func (c *Config) Validate() field.ErrorList {
 	errs = append(errs, c.IstioProxy.validate(field.NewPath("istioProxy"))...)
 	errs = append(errs, c.SDS.validate(field.NewPath("sds"))...)
 	errs = append(errs, c.Selection.validate(field.NewPath("selection"))...)
+	errs = append(errs, c.Backends.validate(field.NewPath("backends"))...)
 	return errs
 }
 

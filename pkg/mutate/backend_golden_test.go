@@ -1,0 +1,213 @@
+package mutate
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/gatemesh/gatemesh/pkg/policy"
+)
+
+// meshOffline is an Offline for backend tests: every namespace is in the
+// mesh when mesh is nil, else only those in mesh.
+type meshOffline struct{ mesh sets.Set[string] }
+
+var _ OfflineMesh = meshOffline{}
+
+func (meshOffline) Namespace(name string) policy.Namespace { return policy.Namespace{Name: name} }
+func (o meshOffline) InMesh(name string) bool              { return o.mesh == nil || o.mesh.Has(name) }
+
+func backendPolicy(t testing.TB, autoMtls bool) *policy.Policy {
+	t.Helper()
+	p, err := policy.New(policy.Config{Backends: policy.BackendConfig{AutoMtls: ptr.To(autoMtls)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// backendGoldenCases maps a sentence to the input under testdata/backend
+// (without .in.yaml), the golden output's name, the namespaces in the mesh
+// (nil: all, as offline without --mesh-namespaces) and the autoMtls switch.
+var backendGoldenCases = map[string]struct {
+	in, golden string
+	mesh       sets.Set[string]
+	manual     bool
+}{
+	"the seed's discovered kube Upstream in a mesh namespace gets the glooctl sslConfig": {
+		in: "upstream-kube-seed", golden: "upstream-kube-seed",
+	},
+	"a kube Upstream whose namespace is not in the mesh is stamped disabled": {
+		in: "upstream-kube-seed", golden: "upstream-kube-not-in-mesh", mesh: sets.New("httpbin"),
+	},
+	"static Upstreams to outside hosts are stamped disabled":             {in: "upstream-static-external", golden: "upstream-static-external"},
+	"a static Upstream to in-cluster service names is stamped with mTLS": {in: "upstream-static-in-cluster", golden: "upstream-static-in-cluster"},
+	"an Upstream with the user's TLS is left alone":                      {in: "upstream-user-tls", golden: "upstream-user-tls"},
+	"an Upstream with disableIstioAutoMtls is stamped disabled":          {in: "upstream-disable-auto-mtls", golden: "upstream-disable-auto-mtls"},
+	"UPDATE: opting out removes exactly the sslConfig gatemesh stamped":  {in: "upstream-update-undo", golden: "upstream-update-undo"},
+	"UPDATE: an sslConfig edited since it was stamped is left alone":     {in: "upstream-update-edited", golden: "upstream-update-edited"},
+	"with autoMtls off only opted-in Upstreams are stamped": {
+		in: "upstream-auto-mtls-off", golden: "upstream-auto-mtls-off", manual: true,
+	},
+	"the seed's older-shape Backend with disableIstioAutoMtls gets kgateway's disable annotation": {
+		in: "backend-kube-seed", golden: "backend-kube-seed",
+	},
+	"static Backends: outside hosts disabled, in-cluster names in the mesh": {in: "backend-static", golden: "backend-static"},
+	"an AWS Backend is outside the mesh":                                    {in: "backend-aws", golden: "backend-aws"},
+	"GCP and dynamic forward proxy Backends are outside the mesh":           {in: "backend-gcp", golden: "backend-gcp"},
+	"UPDATE: Backends moving into the mesh or opting out":                   {in: "backend-update-into-mesh", golden: "backend-update-into-mesh"},
+	"a Backend with the user's kgateway annotation is left alone":           {in: "backend-user-annotation", golden: "backend-user-annotation"},
+	"fields unknown to gatemesh survive stamping":                           {in: "unknown-fields", golden: "unknown-fields"},
+	"unsupported versions and kinds pass through":                           {in: "unsupported", golden: "unsupported"},
+}
+
+func TestBackendGolden(t *testing.T) {
+	for name, tc := range backendGoldenCases {
+		t.Run(name, func(t *testing.T) {
+			in := readTestdata(t, backendTestdata(tc.in+".in.yaml"))
+			docs, err := Stream(in, backendPolicy(t, !tc.manual), meshOffline{tc.mesh})
+			if err != nil {
+				t.Fatalf("Stream() error: %v", err)
+			}
+			checkGolden(t, backendTestdata(tc.golden+".golden.yaml"), render(docs))
+		})
+	}
+}
+
+// TestBackendGoldenIdempotent checks, on every golden input, that
+// mutate(mutate(x)) == mutate(x), that the second pass reports no change and
+// yields an empty patch.
+func TestBackendGoldenIdempotent(t *testing.T) {
+	for name, tc := range backendGoldenCases {
+		t.Run(name, func(t *testing.T) {
+			pol := backendPolicy(t, !tc.manual)
+			off := meshOffline{tc.mesh}
+			once, err := Stream(readTestdata(t, backendTestdata(tc.in+".in.yaml")), pol, off)
+			if err != nil {
+				t.Fatalf("first pass: %v", err)
+			}
+			twice, err := Stream(joinYAML(once), pol, off)
+			if err != nil {
+				t.Fatalf("second pass: %v", err)
+			}
+			if len(once) != len(twice) {
+				t.Fatalf("second pass has %d documents, first %d", len(twice), len(once))
+			}
+			for i := range once {
+				if d := cmp.Diff(string(once[i].YAML), string(twice[i].YAML)); d != "" {
+					t.Errorf("document %d changed on the second pass (-once,+twice):\n%s", i+1, d)
+				}
+				r := twice[i].Result
+				if r.Reason.Changes() {
+					t.Errorf("document %d: second pass reason %q, want no change", i+1, r.Reason)
+				}
+				if !Stamps(r.GroupVersionKind) {
+					continue
+				}
+				js, err := yaml.YAMLToJSON(twice[i].YAML)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ops, _, err := offlineBackendPatch(js, pol, off); err != nil || len(ops) != 0 {
+					t.Errorf("document %d: patch of a stamped object = %v, %v; want empty", i+1, ops, err)
+				}
+			}
+		})
+	}
+}
+
+// TestBackendGoldenKeepsUnknownFields checks, on every golden input, that
+// stamping changes nothing but the fields gatemesh owns: the gatemesh.io/mtls
+// annotations, kgateway's disable annotation and an Upstream's sslConfig.
+func TestBackendGoldenKeepsUnknownFields(t *testing.T) {
+	for name, tc := range backendGoldenCases {
+		t.Run(name, func(t *testing.T) {
+			in := readTestdata(t, backendTestdata(tc.in+".in.yaml"))
+			docs, err := Stream(in, backendPolicy(t, !tc.manual), meshOffline{tc.mesh})
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputs := splitYAML(t, in)
+			if len(inputs) != len(docs) {
+				t.Fatalf("%d inputs, %d outputs", len(inputs), len(docs))
+			}
+			for i, d := range docs {
+				want, got := withoutOwned(t, inputs[i]), withoutOwned(t, d.YAML)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("document %d: fields gatemesh does not own changed (-in,+out):\n%s", i+1, diff)
+				}
+			}
+		})
+	}
+}
+
+func backendTestdata(name string) string { return filepath.Join("testdata", "backend", name) }
+
+func joinYAML(docs []MutatedDocument) []byte {
+	var parts [][]byte
+	for _, d := range docs {
+		parts = append(parts, d.YAML)
+	}
+	return bytes.Join(parts, []byte("---\n"))
+}
+
+// splitYAML returns the non-empty documents of a YAML stream.
+func splitYAML(t testing.TB, data []byte) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, part := range strings.Split("\n"+string(data), "\n---\n") {
+		js, err := yaml.YAMLToJSON([]byte(part))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if t := bytes.TrimSpace(js); len(t) > 0 && !bytes.Equal(t, []byte("null")) {
+			out = append(out, []byte(part))
+		}
+	}
+	return out
+}
+
+// withoutOwned decodes a JSON or YAML document, numbers as their text, and drops
+// the fields gatemesh owns.
+func withoutOwned(t testing.TB, doc []byte) map[string]any {
+	t.Helper()
+	js := doc
+	if !json.Valid(doc) {
+		var err error
+		if js, err = yaml.YAMLToJSON(doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		t.Fatal(err)
+	}
+	// Stamping may create metadata and annotations where they were absent
+	// or null, and removing a stamp may leave them empty.
+	if meta, ok := obj["metadata"].(map[string]any); ok {
+		if ann, ok := meta["annotations"].(map[string]any); ok {
+			for _, k := range []string{MtlsAnnotation, MtlsReasonAnnotation, MtlsHashAnnotation, KgatewayDisableAutoMtlsAnnotation} {
+				delete(ann, k)
+			}
+		}
+		if ann, ok := meta["annotations"].(map[string]any); (ok && len(ann) == 0) || meta["annotations"] == nil {
+			delete(meta, "annotations")
+		}
+	}
+	if meta, ok := obj["metadata"].(map[string]any); (ok && len(meta) == 0) || obj["metadata"] == nil {
+		delete(obj, "metadata")
+	}
+	if spec, ok := obj["spec"].(map[string]any); ok && obj["kind"] == UpstreamGVK.Kind {
+		delete(spec, "sslConfig")
+	}
+	return obj
+}

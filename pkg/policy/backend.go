@@ -1,0 +1,200 @@
+package policy
+
+import (
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Namespace labels that put a namespace's pods in Istio's sidecar mesh, as
+// Istio's injector reads them: istio-injection=enabled, or a revision label
+// with istio-injection absent (istio-injection=disabled wins over a
+// revision).
+const (
+	istioInjectionLabel    = "istio-injection"
+	istioInjectionEnabled  = "enabled"
+	istioInjectionDisabled = "disabled"
+)
+
+// MtlsMode is gatemesh's mTLS decision for one backend object. MtlsIstio and
+// MtlsDisabled are also the values of the gatemesh.io/mtls annotation, both
+// as a user's opt-in or opt-out and as gatemesh's stamp.
+type MtlsMode string
+
+const (
+	// MtlsIstio: the gateway talks Istio mTLS to the target.
+	MtlsIstio MtlsMode = "istio"
+	// MtlsDisabled: the gateway must not use Istio mTLS to the target.
+	MtlsDisabled MtlsMode = "disabled"
+	// MtlsHandsOff: gatemesh does not decide for this object; it stamps
+	// nothing and removes what it had stamped.
+	MtlsHandsOff MtlsMode = ""
+)
+
+// TargetKind says what a backend object points at.
+type TargetKind string
+
+const (
+	// TargetServices: Kubernetes services, named by a kube reference or by
+	// in-cluster DNS names. Target.Namespaces lists their namespaces.
+	TargetServices TargetKind = "services"
+	// TargetHosts: static hosts, at least one of which is not an in-cluster
+	// service name (an IP address or an outside DNS name). Such a host may
+	// still be a mesh workload, a VM say, so an explicit opt-in is honoured.
+	TargetHosts TargetKind = "hosts"
+	// TargetOutside: services that are never in a mesh: AWS, GCP, Azure and
+	// dynamic forward proxies.
+	TargetOutside TargetKind = "outside"
+	// TargetUnknown: gatemesh cannot tell where the object points.
+	TargetUnknown TargetKind = "unknown"
+)
+
+// Target is where a backend object sends traffic.
+type Target struct {
+	Kind TargetKind
+	// Namespaces of the target services, sorted and without duplicates; set
+	// only for TargetServices.
+	Namespaces []string
+}
+
+// ServicesTarget is a target of services in namespaces.
+func ServicesTarget(namespaces ...string) Target {
+	ns := sets.List(sets.New(namespaces...))
+	return Target{Kind: TargetServices, Namespaces: ns}
+}
+
+// HostsTarget is the target of static hosts: services when every host is an
+// in-cluster service name, unknown when there are no hosts, and outside
+// hosts otherwise.
+func (p *Policy) HostsTarget(hosts []string) Target {
+	if len(hosts) == 0 {
+		return Target{Kind: TargetUnknown}
+	}
+	var namespaces []string
+	for _, h := range hosts {
+		ns, ok := p.ServiceNamespace(h)
+		if !ok {
+			return Target{Kind: TargetHosts}
+		}
+		namespaces = append(namespaces, ns)
+	}
+	return ServicesTarget(namespaces...)
+}
+
+// ServiceNamespace returns the namespace of host when host is an in-cluster
+// service name: <svc>.<ns>.svc or <svc>.<ns>.svc.<clusterDomain>, with or
+// without a trailing dot, in any letter case. The short forms <svc> and
+// <svc>.<ns> are not recognised: they resolve only through a pod's search
+// path, and <svc>.<ns> cannot be told apart from an outside name such as
+// httpbin.org, which stamping mTLS would break.
+func (p *Policy) ServiceNamespace(host string) (string, bool) {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	svc, rest, ok := strings.Cut(h, ".")
+	if !ok {
+		return "", false
+	}
+	ns, rest, ok := strings.Cut(rest, ".")
+	if !ok {
+		return "", false
+	}
+	domain := strings.ToLower(strings.TrimSuffix(p.cfg.Backends.ClusterDomain, "."))
+	if rest != "svc" && rest != "svc."+domain {
+		return "", false
+	}
+	if len(validation.IsDNS1123Label(svc)) > 0 || len(validation.IsDNS1123Label(ns)) > 0 {
+		return "", false
+	}
+	return ns, true
+}
+
+// InMesh reports whether pods in ns get Istio sidecars: the namespace is
+// labelled istio-injection=enabled, or carries the revision label
+// (mesh.revisionLabel) without istio-injection.
+func (p *Policy) InMesh(ns Namespace) bool {
+	injection, set := ns.Labels[istioInjectionLabel]
+	if set {
+		return injection == istioInjectionEnabled
+	}
+	return ns.Labels[p.cfg.Mesh.RevisionLabel] != ""
+}
+
+// AutoMtls reports whether objects are stamped without opting in.
+func (p *Policy) AutoMtls() bool {
+	return p.cfg.Backends.AutoMtls == nil || *p.cfg.Backends.AutoMtls
+}
+
+// UpstreamSSLConfig returns the spec.sslConfig block stamped on Upstreams in
+// the mesh, as JSON-shaped values for an unstructured object. Each call
+// returns a new block.
+func (p *Policy) UpstreamSSLConfig() map[string]any {
+	u := p.cfg.Backends.UpstreamSSLConfig
+	block := map[string]any{
+		"sds": map[string]any{
+			"targetUri":              u.SDS.TargetURI,
+			"certificatesSecretName": u.SDS.CertificatesSecretName,
+			"validationContextName":  u.SDS.ValidationContextName,
+			"clusterName":            u.SDS.ClusterName,
+		},
+	}
+	if len(u.AlpnProtocols) > 0 {
+		alpn := make([]any, len(u.AlpnProtocols))
+		for i, a := range u.AlpnProtocols {
+			alpn[i] = a
+		}
+		block["alpnProtocols"] = alpn
+	}
+	return block
+}
+
+// BackendFacts is what gatemesh's mTLS decision needs to know about one
+// backend object.
+type BackendFacts struct {
+	// UserMtls is the user's gatemesh.io/mtls annotation. It is empty when
+	// the annotation is absent or holds gatemesh's own stamp.
+	UserMtls string
+	// DisableIstioAutoMtls is the object's spec.disableIstioAutoMtls.
+	DisableIstioAutoMtls bool
+	// Target is where the object sends traffic.
+	Target Target
+	// Mesh holds the namespaces, among Target.Namespaces, that are
+	// mesh-enabled, as the caller resolved them (with InMesh, or offline).
+	Mesh sets.Set[string]
+}
+
+// MtlsDecision decides whether a backend object gets Istio mTLS, and why.
+// In order:
+//   - with autoMtls off, only objects opting in with gatemesh.io/mtls: istio
+//     are decided; the others are left alone;
+//   - spec.disableIstioAutoMtls: true and gatemesh.io/mtls: disabled opt out;
+//   - a target gatemesh cannot read is left alone, and AWS, GCP, Azure and
+//     dynamic forward proxy targets are never in the mesh;
+//   - gatemesh.io/mtls: istio asserts that service and static host targets
+//     are in the mesh, overriding gatemesh's guess;
+//   - otherwise static hosts that are not in-cluster service names, and
+//     services in namespaces that are not mesh-enabled, are outside the mesh.
+func (p *Policy) MtlsDecision(f BackendFacts) (MtlsMode, Reason) {
+	optIn := f.UserMtls == string(MtlsIstio)
+	switch {
+	case !p.AutoMtls() && !optIn:
+		return MtlsHandsOff, ReasonAutoMtlsOff
+	case f.DisableIstioAutoMtls:
+		return MtlsDisabled, ReasonDisableIstioAutoMtls
+	case f.UserMtls == string(MtlsDisabled):
+		return MtlsDisabled, ReasonOptedOut
+	case f.Target.Kind == TargetOutside:
+		return MtlsDisabled, ReasonTargetExternal
+	case f.Target.Kind != TargetServices && f.Target.Kind != TargetHosts:
+		return MtlsHandsOff, ReasonTargetUnknown
+	case optIn:
+		return MtlsIstio, ReasonOptedIn
+	case f.Target.Kind == TargetHosts:
+		return MtlsDisabled, ReasonTargetExternal
+	case len(f.Target.Namespaces) == 0:
+		return MtlsHandsOff, ReasonTargetUnknown
+	case !f.Mesh.HasAll(f.Target.Namespaces...):
+		return MtlsDisabled, ReasonTargetNamespaceNotInMesh
+	default:
+		return MtlsIstio, ReasonTargetInMesh
+	}
+}
