@@ -13,6 +13,14 @@ import (
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
+// Handlers returns gatemesh's webhook handlers by path, for a webhook server.
+func Handlers(pol *policy.Policy, ns Namespaces) map[string]http.Handler {
+	return map[string]http.Handler{
+		PodPath:     newEndpoint(&PodHandler{Policy: pol, Namespaces: ns}),
+		BackendPath: newEndpoint(&BackendHandler{Policy: pol, Namespaces: ns}),
+	}
+}
+
 // Register serves gatemesh's webhooks on mgr's webhook server and adds the
 // health and readiness checks: /healthz answers while the process runs;
 // /readyz waits for the webhook server to listen and the namespace cache to
@@ -24,8 +32,9 @@ func Register(ctx context.Context, mgr manager.Manager, pol *policy.Policy) erro
 	}
 	ns := CachedNamespaces{Reader: mgr.GetCache(), Live: mgr.GetAPIReader()}
 	srv := mgr.GetWebhookServer()
-	srv.Register(PodPath, newEndpoint(&PodHandler{Policy: pol, Namespaces: ns}))
-	srv.Register(BackendPath, newEndpoint(&BackendHandler{Policy: pol, Namespaces: ns}))
+	for path, h := range Handlers(pol, ns) {
+		srv.Register(path, h)
+	}
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("failed to add health check: %w", err)

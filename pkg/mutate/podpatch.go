@@ -3,7 +3,9 @@ package mutate
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -152,8 +154,9 @@ func setName[T named](v *T, name string) {
 	}
 }
 
-// mapPatch appends the patch that turns the raw map at path, decoded as
-// before, into after.
+// mapPatch appends the patch that turns the raw string map at path, decoded
+// as before, into after: one operation per key added, changed or removed,
+// in key order. A key of before is a key of raw, so every path is valid.
 func mapPatch(ops []jsonpatch.Operation, path string, raw json.RawMessage, before, after map[string]string) ([]jsonpatch.Operation, error) {
 	if mapsEqual(before, after) {
 		return ops, nil
@@ -161,12 +164,36 @@ func mapPatch(ops []jsonpatch.Operation, path string, raw json.RawMessage, befor
 	if isNull(raw) {
 		return append(ops, jsonpatch.NewOperation("add", path, after)), nil
 	}
-	sub, err := patchRaw(raw, before, after)
-	if err != nil {
-		return nil, err
+	keys := make([]string, 0, len(before)+len(after))
+	for k := range before {
+		keys = append(keys, k)
 	}
-	return append(ops, prefix(sub, path)...), nil
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		b, inBefore := before[k]
+		a, inAfter := after[k]
+		p := path + "/" + escapePointer(k)
+		switch {
+		case inBefore && !inAfter:
+			ops = append(ops, jsonpatch.NewOperation("remove", p, nil))
+		case !inBefore:
+			ops = append(ops, jsonpatch.NewOperation("add", p, a))
+		case a != b:
+			ops = append(ops, jsonpatch.NewOperation("replace", p, a))
+		}
+	}
+	return ops, nil
 }
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+// escapePointer escapes a key for a JSON pointer (RFC 6901).
+func escapePointer(key string) string { return pointerEscaper.Replace(key) }
 
 // listPatch appends the patch that turns the raw list at path, whose
 // skeleton was before, into after. Elements are only ever changed in place

@@ -1,0 +1,172 @@
+package admit
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// writeServingCert writes a self-signed certificate for 127.0.0.1 as
+// tls.crt and tls.key into a new directory and returns it with a pool that
+// trusts it.
+func writeServingCert(t *testing.T) (string, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	return dir, pool
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// gate holds every admission until it is opened.
+type gate struct {
+	started atomic.Int32
+	open    chan struct{}
+}
+
+func (g *gate) Handle(context.Context, admission.Request) admission.Response {
+	g.started.Add(1)
+	<-g.open
+	return admission.Allowed("")
+}
+
+// TestDrainFinishesInFlightRequests shuts the real webhook server down while
+// requests are in flight: readiness must fail first, and every request in
+// flight must still get its answer.
+func TestDrainFinishesInFlightRequests(t *testing.T) {
+	const inFlight = 20
+	dir, pool := writeServingCert(t)
+	port := freePort(t)
+	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir})
+	g := &gate{open: make(chan struct{})}
+	srv.Register(PodPath, newEndpoint(g))
+
+	stop, signal := context.WithCancel(context.Background())
+	defer signal()
+	ctx, ready := Drain(stop, 300*time.Millisecond)
+	served := make(chan error, 1)
+	go func() { served <- srv.Start(ctx) }()
+	waitFor(t, "the server to start", func() bool { return srv.StartedChecker()(nil) == nil })
+	if err := ready(nil); err != nil {
+		t.Fatalf("not ready before shutdown: %v", err)
+	}
+
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: inFlight,
+	}}
+	url := "https://127.0.0.1:" + strconv.Itoa(port) + PodPath
+	body := review("Pod", "CREATE", gatewayPod)
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for range inFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+			if err != nil {
+				t.Errorf("request dropped: %v", err)
+				failed.Add(1)
+				return
+			}
+			defer resp.Body.Close()
+			var out admissionv1.AdmissionReview
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.Response == nil || !out.Response.Allowed {
+				t.Errorf("status %d, decode error %v", resp.StatusCode, err)
+				failed.Add(1)
+			}
+		}()
+	}
+	waitFor(t, "every request to be in flight", func() bool { return g.started.Load() == inFlight })
+
+	signal() // SIGTERM
+	waitFor(t, "readiness to fail", func() bool { return ready(nil) != nil })
+	select {
+	case err := <-served:
+		t.Fatalf("server stopped before the drain delay: %v", err)
+	default:
+	}
+	time.Sleep(500 * time.Millisecond) // past the delay: the server is shutting down, requests still held
+	close(g.open)
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d of %d in-flight requests failed", n, inFlight)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("server: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop after its requests finished")
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
