@@ -31,3 +31,17 @@ FUZZTIME ?= 60s
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzPodPatch$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./pkg/admit -run '^$$' -fuzz '^FuzzPodHandler$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzUpstream$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzBackend$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+
+BENCHCOUNT ?= 5
+.PHONY: bench
+bench: ## run the Go benchmarks (-benchmem, BENCHCOUNT runs each; default 5)
+	$(GO) test ./pkg/... -run '^$$' -bench . -benchmem -count $(BENCHCOUNT)
+
+LOADTIME ?= 10s
+.PHONY: loadtest
+loadtest: ## drive the real TLS server on 127.0.0.1: 64 clients flat out, then 1,000 reviews/s (LOADTIME each)
+	$(GO) build -o $(BIN)/load ./test/load
+	$(BIN)/load -clients 64 -duration $(LOADTIME)
+	$(BIN)/load -clients 64 -rate 1000 -duration $(LOADTIME)
