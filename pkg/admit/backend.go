@@ -64,7 +64,7 @@ func (h *BackendHandler) Handle(ctx context.Context, req admission.Request) admi
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
 	logger.V(1).Info("Admitted backend", "kind", gvk.Kind, "object", objectRef(req), "changed", len(ops) > 0, "reason", reason)
-	resp := withReason(admission.Patched("gatemesh: "+reason.Sentence(), ops...), reason)
+	resp := patched(reason, ops)
 	if reason == policy.ReasonStampEdited {
 		resp.Warnings = append(resp.Warnings, fmt.Sprintf(
 			"gatemesh: the mTLS settings gatemesh stamped on this %s were edited, so gatemesh leaves them alone; remove the %s annotation to make them yours for good",

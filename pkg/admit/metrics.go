@@ -41,7 +41,7 @@ func observe(req admission.Request, resp admission.Response, took time.Duration)
 	kind := kindLabel(req.Kind.Kind)
 	result, reason := resultUnchanged, resp.AuditAnnotations[AuditAnnotation]
 	switch {
-	case resp.Allowed && len(resp.Patches) > 0:
+	case resp.Allowed && (len(resp.Patch) > 0 || len(resp.Patches) > 0):
 		result = resultMutated
 	case resp.Allowed:
 	case resp.Result != nil && resp.Result.Code == http.StatusForbidden:

@@ -53,9 +53,7 @@ func (h *PodHandler) Handle(ctx context.Context, req admission.Request) admissio
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	logger.V(1).Info("Admitted pod", "pod", podRef(req), "changed", len(ops) > 0, "reason", reason)
-	resp := admission.Patched("gatemesh: "+reason.Sentence(), ops...)
-	resp.AuditAnnotations = map[string]string{AuditAnnotation: string(reason)}
-	return resp
+	return patched(reason, ops)
 }
 
 func gvkOf(k metav1.GroupVersionKind) schema.GroupVersionKind {

@@ -14,15 +14,30 @@ import (
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
-// rawPodLike is the part of a pod, or of a pod template, that injection reads
-// and edits, with each container and volume kept as raw JSON. Decoding it
-// scans the object once without building the rest of it.
-type rawPodLike struct {
+// podHead is the part of a pod, or of a pod template, that injection reads:
+// labels, annotations, and only the names of containers and volumes.
+// Decoding it scans the object once without building the rest of it. A nil
+// pointer stands for a field that is absent or null.
+type podHead struct {
 	Metadata *struct {
-		Labels      map[string]string `json:"labels"`
-		Annotations json.RawMessage   `json:"annotations"`
+		Labels      map[string]string  `json:"labels"`
+		Annotations *map[string]string `json:"annotations"`
 	} `json:"metadata"`
 	Spec *struct {
+		Containers *[]nameOnly `json:"containers"`
+		Volumes    *[]nameOnly `json:"volumes"`
+	} `json:"spec"`
+}
+
+type nameOnly struct {
+	Name string `json:"name"`
+}
+
+// podElements holds every container and volume as raw JSON. It is decoded
+// only when the pod already has a container or volume named like gatemesh's,
+// which must then be read whole and diffed against its raw JSON.
+type podElements struct {
+	Spec struct {
 		Containers []json.RawMessage `json:"containers"`
 		Volumes    []json.RawMessage `json:"volumes"`
 	} `json:"spec"`
@@ -63,31 +78,39 @@ type injectFunc func(metav1.ObjectMeta, corev1.PodSpec) (*metav1.ObjectMeta, *co
 // raw JSON (see patchRaw), so fields gatemesh does not know about survive and
 // every path is valid against raw.
 func podLikePatch(raw []byte, what string, inject injectFunc) ([]jsonpatch.Operation, policy.Reason, error) {
-	var in rawPodLike
-	if err := decodeStrictCase(raw, &in); err != nil {
+	var head podHead
+	if err := decodeStrictCase(raw, &head); err != nil {
 		return nil, "", fmt.Errorf("failed to decode %s: %w", what, err)
 	}
-	if in.Metadata == nil {
+	if head.Metadata == nil {
 		return nil, policy.ReasonNotGatewayProxy, nil
 	}
 	var meta metav1.ObjectMeta
-	meta.Labels = in.Metadata.Labels
-	if err := decodeStrictCase(orNull(in.Metadata.Annotations), &meta.Annotations); err != nil {
-		return nil, "", fmt.Errorf("failed to decode %s annotations: %w", what, err)
+	meta.Labels = head.Metadata.Labels
+	if head.Metadata.Annotations != nil {
+		meta.Annotations = *head.Metadata.Annotations
 	}
-	specMissing := in.Spec == nil
-	if specMissing {
-		in.Spec = &struct {
-			Containers []json.RawMessage `json:"containers"`
-			Volumes    []json.RawMessage `json:"volumes"`
-		}{}
+	specMissing := head.Spec == nil
+	var names struct{ containers, volumes *[]nameOnly }
+	if !specMissing {
+		names.containers, names.volumes = head.Spec.Containers, head.Spec.Volumes
+	}
+
+	// The pod's own elements are decoded only if some are named like
+	// gatemesh's.
+	var elems *podElements
+	if ownsAny(names.containers, IstioProxyName, SDSName) || ownsAny(names.volumes, volumeNames()...) {
+		elems = &podElements{}
+		if err := decodeStrictCase(raw, elems); err != nil {
+			return nil, "", fmt.Errorf("failed to decode %s: %w", what, err)
+		}
 	}
 	var spec corev1.PodSpec
 	var err error
-	if spec.Containers, err = skeletons[corev1.Container](in.Spec.Containers, IstioProxyName, SDSName); err != nil {
+	if spec.Containers, err = skeletons[corev1.Container](names.containers, rawElements(elems, true), IstioProxyName, SDSName); err != nil {
 		return nil, "", fmt.Errorf("failed to decode %s containers: %w", what, err)
 	}
-	if spec.Volumes, err = skeletons[corev1.Volume](in.Spec.Volumes, volumeNames()...); err != nil {
+	if spec.Volumes, err = skeletons[corev1.Volume](names.volumes, rawElements(elems, false), volumeNames()...); err != nil {
 		return nil, "", fmt.Errorf("failed to decode %s volumes: %w", what, err)
 	}
 
@@ -97,22 +120,42 @@ func podLikePatch(raw []byte, what string, inject injectFunc) ([]jsonpatch.Opera
 	if !reason.Changes() {
 		return nil, reason, nil
 	}
-	var ops []jsonpatch.Operation
-	if ops, err = mapPatch(ops, "/metadata/annotations", in.Metadata.Annotations, annotationsBefore, outMeta.Annotations); err != nil {
-		return nil, "", err
-	}
+	ops := mapPatch(nil, "/metadata/annotations", head.Metadata.Annotations != nil, annotationsBefore, outMeta.Annotations)
 	if specMissing {
 		return append(ops, jsonpatch.NewOperation("add", "/spec", map[string]any{
 			"containers": outSpec.Containers, "volumes": outSpec.Volumes,
 		})), reason, nil
 	}
-	if ops, err = listPatch(ops, "/spec/containers", in.Spec.Containers, before.Containers, outSpec.Containers); err != nil {
+	if ops, err = listPatch(ops, "/spec/containers", names.containers != nil, rawElements(elems, true), before.Containers, outSpec.Containers); err != nil {
 		return nil, "", err
 	}
-	if ops, err = listPatch(ops, "/spec/volumes", in.Spec.Volumes, before.Volumes, outSpec.Volumes); err != nil {
+	if ops, err = listPatch(ops, "/spec/volumes", names.volumes != nil, rawElements(elems, false), before.Volumes, outSpec.Volumes); err != nil {
 		return nil, "", err
 	}
 	return ops, reason, nil
+}
+
+func ownsAny(names *[]nameOnly, own ...string) bool {
+	if names == nil {
+		return false
+	}
+	for _, n := range *names {
+		if contains(own, n.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+func rawElements(e *podElements, containers bool) []json.RawMessage {
+	switch {
+	case e == nil:
+		return nil
+	case containers:
+		return e.Spec.Containers
+	default:
+		return e.Spec.Volumes
+	}
 }
 
 // named is a container or a volume.
@@ -120,25 +163,22 @@ type named interface {
 	corev1.Container | corev1.Volume
 }
 
-// skeletons decodes each raw element's name only, or the whole element when
-// its name is one of whole.
-func skeletons[T named](raws []json.RawMessage, whole ...string) ([]T, error) {
-	if raws == nil {
+// skeletons builds the elements from their names; those named one of whole
+// are decoded whole from raws, which then holds every element.
+func skeletons[T named](names *[]nameOnly, raws []json.RawMessage, whole ...string) ([]T, error) {
+	if names == nil {
 		return nil, nil
 	}
-	out := make([]T, len(raws))
-	for i, r := range raws {
-		var n struct {
-			Name string `json:"name"`
-		}
-		if err := decodeStrictCase(r, &n); err != nil {
-			return nil, fmt.Errorf("element %d: %w", i, err)
-		}
+	out := make([]T, len(*names))
+	for i, n := range *names {
 		if !contains(whole, n.Name) {
 			setName(&out[i], n.Name)
 			continue
 		}
-		if err := decodeStrictCase(r, &out[i]); err != nil {
+		if i >= len(raws) {
+			return nil, fmt.Errorf("internal error: element %d (%s) was not decoded", i, n.Name)
+		}
+		if err := decodeStrictCase(raws[i], &out[i]); err != nil {
 			return nil, fmt.Errorf("element %d (%s): %w", i, n.Name, err)
 		}
 	}
@@ -154,15 +194,16 @@ func setName[T named](v *T, name string) {
 	}
 }
 
-// mapPatch appends the patch that turns the raw string map at path, decoded
-// as before, into after: one operation per key added, changed or removed,
-// in key order. A key of before is a key of raw, so every path is valid.
-func mapPatch(ops []jsonpatch.Operation, path string, raw json.RawMessage, before, after map[string]string) ([]jsonpatch.Operation, error) {
+// mapPatch appends the patch that turns the string map at path, decoded from
+// the raw object as before (present tells whether the raw object has it),
+// into after: one operation per key added, changed or removed, in key order.
+// A key of before is a key of the raw map, so every path is valid.
+func mapPatch(ops []jsonpatch.Operation, path string, present bool, before, after map[string]string) []jsonpatch.Operation {
 	if mapsEqual(before, after) {
-		return ops, nil
+		return ops
 	}
-	if isNull(raw) {
-		return append(ops, jsonpatch.NewOperation("add", path, after)), nil
+	if !present {
+		return append(ops, jsonpatch.NewOperation("add", path, after))
 	}
 	keys := make([]string, 0, len(before)+len(after))
 	for k := range before {
@@ -187,7 +228,7 @@ func mapPatch(ops []jsonpatch.Operation, path string, raw json.RawMessage, befor
 			ops = append(ops, jsonpatch.NewOperation("replace", p, a))
 		}
 	}
-	return ops, nil
+	return ops
 }
 
 var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
@@ -195,15 +236,16 @@ var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 // escapePointer escapes a key for a JSON pointer (RFC 6901).
 func escapePointer(key string) string { return pointerEscaper.Replace(key) }
 
-// listPatch appends the patch that turns the raw list at path, whose
-// skeleton was before, into after. Elements are only ever changed in place
+// listPatch appends the patch that turns the list at path (present tells
+// whether the raw object has it; raw holds its elements when any was decoded
+// whole), whose skeleton was before, into after. Elements are only ever changed in place
 // or appended by injection; an element whose skeleton did not change is not
 // looked at.
-func listPatch[T named](ops []jsonpatch.Operation, path string, raw []json.RawMessage, before, after []T) ([]jsonpatch.Operation, error) {
+func listPatch[T named](ops []jsonpatch.Operation, path string, present bool, raw []json.RawMessage, before, after []T) ([]jsonpatch.Operation, error) {
 	if len(after) < len(before) {
 		return nil, fmt.Errorf("internal error: injection removed elements of %s", path)
 	}
-	if raw == nil && len(after) > 0 {
+	if !present && len(after) > 0 {
 		return append(ops, jsonpatch.NewOperation("add", path, after)), nil
 	}
 	for i := range after {
@@ -214,6 +256,9 @@ func listPatch[T named](ops []jsonpatch.Operation, path string, raw []json.RawMe
 		}
 		if equalElements(&before[i], &after[i]) {
 			continue
+		}
+		if i >= len(raw) {
+			return nil, fmt.Errorf("internal error: %s changed but was not decoded", p)
 		}
 		sub, err := patchRaw(raw[i], &before[i], &after[i])
 		if err != nil {
@@ -246,16 +291,7 @@ func mapsEqual(a, b map[string]string) bool {
 	return true
 }
 
-func isNull(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
-}
 
-func orNull(raw json.RawMessage) []byte {
-	if len(raw) == 0 {
-		return []byte("null")
-	}
-	return raw
-}
 
 func prefix(ops []jsonpatch.Operation, p string) []jsonpatch.Operation {
 	for i := range ops {
