@@ -291,8 +291,6 @@ func mapsEqual(a, b map[string]string) bool {
 	return true
 }
 
-
-
 func prefix(ops []jsonpatch.Operation, p string) []jsonpatch.Operation {
 	for i := range ops {
 		ops[i].Path = p + ops[i].Path
