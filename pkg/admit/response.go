@@ -36,6 +36,7 @@ func patched(reason policy.Reason, ops []jsonpatch.Operation) admission.Response
 // on a gateway pod that pass was a fifth of the whole admission.
 func encodePatch(ops []jsonpatch.Operation) ([]byte, error) {
 	var b bytes.Buffer
+	b.Grow(8 << 10) // an injection's patch is about 6 KB
 	enc := json.NewEncoder(&b)
 	b.WriteByte('[')
 	for i, op := range ops {

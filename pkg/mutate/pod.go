@@ -5,6 +5,8 @@
 package mutate
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -68,6 +70,8 @@ func injectPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, podLabels map[stri
 	}
 
 	hasEnvoyConfig := volumeIndex(spec.Volumes, plan.EnvoyConfigVolume) >= 0
+	spec.Containers = slices.Grow(spec.Containers, 2)
+	spec.Volumes = slices.Grow(spec.Volumes, len(vols))
 	spec.Containers = ensureContainer(spec.Containers, istioProxyContainer(plan))
 	spec.Containers = ensureContainer(spec.Containers, sdsContainer(plan, hasEnvoyConfig))
 	status := Status{

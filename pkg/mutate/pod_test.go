@@ -230,3 +230,13 @@ func TestPullPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestVolumeNamesMatchVolumes(t *testing.T) {
+	var names []string
+	for _, v := range volumes() {
+		names = append(names, v.Name)
+	}
+	if diff := cmp.Diff(names, volumeNames()); diff != "" {
+		t.Errorf("volumeNames (-volumes,+names):\n%s", diff)
+	}
+}

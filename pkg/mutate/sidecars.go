@@ -126,14 +126,11 @@ func sdsContainer(plan *policy.PodPlan, hasEnvoyConfig bool) corev1.Container {
 	}
 }
 
-// volumeNames are the names of the volumes gatemesh adds.
+// volumeNames are the names of the volumes gatemesh adds, in the order of
+// volumes().
 func volumeNames() []string {
-	vs := volumes()
-	names := make([]string, len(vs))
-	for i, v := range vs {
-		names[i] = v.Name
-	}
-	return names
+	return []string{volIstioCerts, volIstiodCACert, volIstioEnvoy, volIstioToken,
+		volCredentialSocket, volWorkloadSocket, volWorkloadCerts}
 }
 
 // volumes are the pod volumes the two containers mount, in a fixed order.
