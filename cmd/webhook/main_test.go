@@ -51,6 +51,17 @@ func TestServeFlagsOverrideTheFile(t *testing.T) {
 	}
 }
 
+func TestAutoMtlsFlagOverridesTheFile(t *testing.T) {
+	cfg := writeFile(t, "policy.yaml", "backends:\n  autoMtls: true\n")
+	code, _, stderr, o := runCmd(t, "", "serve", "--config", cfg, "--auto-mtls=false")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got := o.Policy.Config().Backends.AutoMtls; got == nil || *got {
+		t.Errorf("autoMtls = %v, want false", got)
+	}
+}
+
 func TestServeIsTheDefaultCommand(t *testing.T) {
 	code, _, stderr, o := runCmd(t, "", "--mesh-id", "m1")
 	if code != 0 || o == nil || o.Policy.Config().Mesh.MeshID != "m1" {

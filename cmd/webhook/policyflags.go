@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strconv"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
@@ -36,6 +37,14 @@ func addPolicyFlags(fs *flag.FlagSet) *policyFlags {
 		func(c *policy.Config, v string) { c.SDS.KgatewayImage = v })
 	pf.str("sds-log-level", "sds LOG_LEVEL (sds.logLevel; default "+policy.DefaultSDSLogLevel+")",
 		func(c *policy.Config, v string) { c.SDS.LogLevel = v })
+	pf.fs.Bool("auto-mtls", true, "stamp Istio mTLS onto every in-mesh backend (backends.autoMtls); false stamps only objects annotated gatemesh.io/mtls: istio")
+	pf.set["auto-mtls"] = func(c *policy.Config, v string) {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			panic("internal error: a bool flag holds " + v)
+		}
+		c.Backends.AutoMtls = &b
+	}
 	return pf
 }
 
