@@ -22,6 +22,10 @@ test: envtest-assets ## run every test: unit, golden, fuzz seeds and the envtest
 	$(GO) vet ./...
 	KUBEBUILDER_ASSETS='$(KUBEBUILDER_ASSETS)' $(GO) test -count=1 ./...
 
+.PHONY: demo
+demo: envtest-assets ## start a local control plane with gatemesh, apply examples/ and say what gatemesh did (ARGS=--keep keeps it running)
+	KUBEBUILDER_ASSETS='$(KUBEBUILDER_ASSETS)' $(GO) run ./test/demo $(ARGS)
+
 .PHONY: golden
 golden: ## rewrite the golden files from the current output (review the diff!)
 	$(GO) test ./pkg/... -run Golden -update

@@ -116,3 +116,16 @@ func TestUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestServeHardeningFlags(t *testing.T) {
+	code, _, stderr, o := runCmd(t, "", "serve", "--tls-min-version", "1.3", "--client-ca", "/etc/ca.pem", "--shutdown-delay", "2s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if o.TLSMin != "1.3" || o.ClientCA != "/etc/ca.pem" || o.ShutdownDelay.String() != "2s" {
+		t.Errorf("tls %q, client CA %q, delay %s", o.TLSMin, o.ClientCA, o.ShutdownDelay)
+	}
+	if code, _, stderr, _ := runCmd(t, "", "serve", "--tls-min-version", "1.1"); code != 1 || !strings.Contains(stderr, "--tls-min-version") {
+		t.Errorf("TLS 1.1: exit %d, %q", code, stderr)
+	}
+}

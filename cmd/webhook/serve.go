@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -15,6 +15,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/gatemesh/gatemesh/certs"
 	"github.com/gatemesh/gatemesh/pkg/admit"
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
@@ -29,7 +30,12 @@ type serveOptions struct {
 	ProbeAddr   string
 	MetricsAddr string
 	EnableHTTP2 bool
-	Zap         zap.Options
+	TLSMin      string
+	ClientCA    string
+	// ShutdownDelay is how long readiness fails before the server stops.
+	ShutdownDelay time.Duration
+	Certs         certOptions
+	Zap           zap.Options
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serveFunc) error {
@@ -41,11 +47,17 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serv
 	fs.StringVar(&o.Host, "webhook-host", "", "address the webhook server binds; empty means all")
 	fs.IntVar(&o.Port, "webhook-port", 9443, "port of the webhook server")
 	fs.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs",
-		"directory holding tls.crt and tls.key; reloaded when they change")
+		"directory holding tls.crt and tls.key, reloaded when they change (--cert-mode files and cert-manager)")
+	addCertFlags(fs, &o.Certs)
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", `address of /metrics; "0" disables it`)
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false,
 		"serve HTTP/2; off by default against HTTP/2 Rapid Reset (CVE-2023-44487)")
+	fs.StringVar(&o.TLSMin, "tls-min-version", "1.2", "lowest TLS version served: 1.2 or 1.3")
+	fs.StringVar(&o.ClientCA, "client-ca", "",
+		"PEM file of CAs for the API server's client certificate; when set, clients without one are refused")
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 5*time.Second,
+		"on SIGTERM, how long readiness fails before the server stops taking connections; requests in flight then finish")
 	o.Zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -57,6 +69,15 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serv
 		fmt.Fprintf(stderr, "serve takes no arguments, got %q\n", fs.Args())
 		return errUsage
 	}
+	if err := o.Certs.validate(); err != nil {
+		return err
+	}
+	if o.TLSMin != "1.2" && o.TLSMin != "1.3" {
+		return fmt.Errorf("--tls-min-version must be 1.2 or 1.3, not %q", o.TLSMin)
+	}
+	if o.ShutdownDelay < 0 {
+		return fmt.Errorf("--shutdown-delay must not be negative")
+	}
 	var err error
 	if o.Policy, err = pf.load(); err != nil {
 		return err
@@ -64,8 +85,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serv
 	return serveFn(ctx, o)
 }
 
-// serve runs the webhook until ctx ends.
-func serve(ctx context.Context, o *serveOptions) error {
+// serve runs the webhook until stop ends, then drains: readiness fails at
+// once, and the server stops --shutdown-delay later, letting requests in
+// flight finish.
+func serve(stop context.Context, o *serveOptions) error {
+	ctx, draining := admit.Drain(stop, o.ShutdownDelay)
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
 	log := ctrl.Log.WithName("setup")
 
@@ -73,24 +97,36 @@ func serve(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}
-	if !o.EnableHTTP2 {
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	tlsOpts, err := admit.TLSConfig{
+		TLS13Only: o.TLSMin == "1.3", EnableHTTP2: o.EnableHTTP2, ClientCAFile: o.ClientCA,
+	}.TLSOptions()
+	if err != nil {
+		return err
+	}
+	src, err := newCertSource(o, restCfg)
+	if err != nil {
+		return err
 	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: o.ProbeAddr,
 		WebhookServer: webhook.NewServer(webhook.Options{
-			Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: tlsOpts,
+			Host: o.Host, Port: o.Port, TLSOpts: append(tlsOpts, certs.TLSOption(src)),
 		}),
 	})
 	if err != nil {
 		return fmt.Errorf("failed to create manager: %w", err)
 	}
+	if err := certs.Add(mgr, src); err != nil {
+		return err
+	}
 	if err := admit.Register(ctx, mgr, o.Policy); err != nil {
 		return err
 	}
-	log.Info("Starting gatemesh", "port", o.Port, "certDir", o.CertDir)
+	if err := mgr.AddReadyzCheck("shutdown", draining); err != nil {
+		return fmt.Errorf("failed to add readiness check: %w", err)
+	}
+	log.Info("Starting gatemesh", "port", o.Port, "certMode", o.Certs.Mode, "certDir", o.CertDir)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("failed to run manager: %w", err)
 	}
