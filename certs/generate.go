@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -212,4 +214,36 @@ func encodeCertificates(certs []*x509.Certificate) []byte {
 		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 	}
 	return out
+}
+
+// ServingFiles is a CA and a serving certificate it signed, PEM-encoded, for
+// callers that serve TLS outside a cluster: tests, the load harness.
+type ServingFiles struct {
+	CA, Cert, Key []byte
+}
+
+// NewServingFiles generates a fresh CA and a serving certificate for hosts
+// (DNS names or IP addresses), valid from now for validity.
+func NewServingFiles(hosts []string, now time.Time, validity time.Duration) (ServingFiles, error) {
+	ca, err := newCA(now, validity)
+	if err != nil {
+		return ServingFiles{}, err
+	}
+	serving, err := newServing(ca, hosts, now, validity)
+	if err != nil {
+		return ServingFiles{}, err
+	}
+	return ServingFiles{CA: ca.certPEM, Cert: serving.certPEM, Key: serving.keyPEM}, nil
+}
+
+// Write writes the serving certificate and key into dir as tls.crt and
+// tls.key, the names controller-runtime's webhook server reads.
+func (f ServingFiles) Write(dir string) error {
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), f.Cert, 0o600); err != nil {
+		return fmt.Errorf("failed to write certificate: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), f.Key, 0o600); err != nil {
+		return fmt.Errorf("failed to write key: %w", err)
+	}
+	return nil
 }

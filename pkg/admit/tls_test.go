@@ -31,7 +31,7 @@ func TestTLSOptions(t *testing.T) {
 		"a client CA requires client certificates": {
 			cfg: TLSConfig{ClientCAFile: caFile}, wantMin: tls.VersionTLS12, wantProtos: []string{"http/1.1"}, wantAuth: tls.RequireAndVerifyClientCert,
 		},
-		"a missing client CA is an error": {cfg: TLSConfig{ClientCAFile: filepath.Join(dir, "nope")}, wantErr: "failed to read client CA"},
+		"a missing client CA is an error":     {cfg: TLSConfig{ClientCAFile: filepath.Join(dir, "nope")}, wantErr: "failed to read client CA"},
 		"a client CA without PEM is an error": {cfg: TLSConfig{ClientCAFile: notPEM}, wantErr: "holds no PEM certificate"},
 	}
 	for name, tc := range cases {
