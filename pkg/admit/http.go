@@ -84,9 +84,9 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx := log.IntoContext(r.Context(), log.FromContext(r.Context()).WithValues(
-		"webhook", r.URL.Path, "requestID", req.UID, "kind", req.Kind.Kind,
-		"namespace", req.Namespace, "operation", req.Operation))
+	// admission.Webhook.Handle puts a logger carrying the object, the user
+	// and the request's UID into the handler's context.
+	ctx := r.Context()
 	resp := e.hook.Handle(ctx, req)
 	observe(req, resp, time.Since(start))
 

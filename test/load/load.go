@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,8 +18,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	admissionv1 "k8s.io/api/admission/v1"
 )
 
 type options struct {
@@ -28,6 +25,9 @@ type options struct {
 	rate        int
 	duration    time.Duration
 	maxRequests int
+	// serverMemLimit is the server's GOMEMLIMIT, as the manifests set it
+	// from the container's memory limit.
+	serverMemLimit string
 }
 
 type result struct {
@@ -55,7 +55,13 @@ func run(ctx context.Context, o options) (*result, error) {
 	}
 	child := exec.CommandContext(ctx, self)
 	child.Env = append(os.Environ(), serverEnv+"=1", portEnv+"="+strconv.Itoa(port), certDirEnv+"="+dir)
+	if o.serverMemLimit != "" {
+		child.Env = append(child.Env, "GOMEMLIMIT="+o.serverMemLimit)
+	}
 	child.Stderr = io.Discard
+	if os.Getenv("GATEMESH_LOAD_SERVER_STDERR") != "" {
+		child.Stderr = os.Stderr
+	}
 	if err := child.Start(); err != nil {
 		return nil, fmt.Errorf("failed to start the server: %w", err)
 	}
@@ -157,23 +163,25 @@ func drive(ctx context.Context, client *http.Client, addr string, bodies []reque
 	return res
 }
 
-// send posts one review and checks the answer is the expected one.
+// send posts one review and checks the answer: HTTP 200, allowed, and a
+// patch exactly when the first answer to the same review had one. It looks
+// at the bytes rather than decoding the review, to keep the client's share
+// of the machine's two cores small.
 func send(client *http.Client, addr string, r request) error {
 	resp, err := client.Post("https://"+addr+r.path, "application/json", bytes.NewReader(r.body))
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("%s: status %d: %s", r.name, resp.StatusCode, strings.TrimSpace(string(b)))
-	}
-	var out admissionv1.AdmissionReview
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
 		return fmt.Errorf("%s: %w", r.name, err)
 	}
-	if out.Response == nil || !out.Response.Allowed || (len(out.Response.Patch) > 0) != r.patched {
-		return fmt.Errorf("%s: unexpected response %+v", r.name, out.Response)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d: %s", r.name, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	if !bytes.Contains(b, []byte(`"allowed":true`)) || bytes.Contains(b, []byte(`"patch":`)) != r.patched {
+		return fmt.Errorf("%s: unexpected response %.200s", r.name, b)
 	}
 	return nil
 }

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
 
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/gatemesh/gatemesh/pkg/admit"
@@ -34,6 +37,10 @@ func runServer() error {
 	if err != nil {
 		return fmt.Errorf("bad %s: %w", portEnv, err)
 	}
+	// The production logger (zap at info, as serve sets it up), writing
+	// nowhere: without one, controller-runtime's placeholder logger keeps
+	// every WithValues it sees.
+	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	pol, err := policy.New(policy.Config{})
 	if err != nil {
 		return err
