@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,9 +50,20 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// namespace creates the namespace name with labels, or labels it.
+// seq numbers the names tests create, so that a test run again against the
+// same control plane (go test -count=N) starts from fresh objects.
+var seq atomic.Int64
+
+// unique returns name with a suffix no other call returns.
+func unique(name string) string {
+	return name + "-" + strconv.FormatInt(seq.Add(1), 10)
+}
+
+// namespace creates a fresh namespace named after name, with labels, and
+// returns its name.
 func namespace(t *testing.T, name string, labels map[string]string) string {
 	t.Helper()
+	name = unique(name)
 	if err := EnsureNamespace(testCtx(t), suite.cp.Client, name, labels); err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func TestWebhookDown(t *testing.T) {
 
 	t.Run("an Upstream in kube-system, which gatemesh never sees, is created", func(t *testing.T) {
 		ctx := testCtx(t)
-		if err := c.Create(ctx, upstream("httpbin-while-down", "kube-system", "default")); err != nil {
+		if err := c.Create(ctx, upstream(unique("httpbin-while-down"), "kube-system", "default")); err != nil {
 			t.Errorf("got %v, want the Upstream created", err)
 		}
 	})
