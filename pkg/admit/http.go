@@ -2,7 +2,8 @@ package admit
 
 import (
 	"bytes"
-	"encoding/json"
+	"context"
+	jsonv1 "encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -11,10 +12,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
-	kjson "sigs.k8s.io/json"
+
+	"github.com/gatemesh/gatemesh/pkg/mutate"
 )
 
 // MaxRequestBytes bounds an AdmissionReview's body. The API server accepts
@@ -40,12 +45,35 @@ const RequestTimeout = 30 * time.Second
 // carrying the request's UID.
 type endpoint struct {
 	hook *admission.Webhook
+	// head, if set, makes a value to decode request.object into while the
+	// review is decoded; the handler finds it with objectHead.
+	head func() any
+}
+
+// A headReader reads its object's head (mutate.PodHead, say) rather than
+// the whole object. The endpoint decodes the head in the same pass as the
+// review: on a large pod, finding where the object ends in the review and
+// then reading its head were two scans of the same bytes, and most of the
+// admission's cost.
+type headReader interface {
+	newHead() any
 }
 
 // newEndpoint wraps h for serving.
 func newEndpoint(h admission.Handler) *endpoint {
-	return &endpoint{hook: &admission.Webhook{Handler: h}}
+	e := &endpoint{hook: &admission.Webhook{Handler: h}}
+	if hr, ok := h.(headReader); ok {
+		e.head = hr.newHead
+	}
+	return e
 }
+
+type headKey struct{}
+
+// objectHead returns the head the endpoint decoded from the request's
+// object, or nil when it did not decode one: the handler then reads the
+// object's raw JSON itself.
+func objectHead(ctx context.Context) any { return ctx.Value(headKey{}) }
 
 var _ http.Handler = (*endpoint)(nil)
 
@@ -78,7 +106,11 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "failed to read request body: %v", err)
 		return
 	}
-	req, err := decodeReview(body)
+	var head any
+	if e.head != nil {
+		head = e.head()
+	}
+	req, head, err := decodeReview(body, head)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
@@ -87,13 +119,16 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// admission.Webhook.Handle puts a logger carrying the object, the user
 	// and the request's UID into the handler's context.
 	ctx := r.Context()
+	if head != nil {
+		ctx = context.WithValue(ctx, headKey{}, head)
+	}
 	resp := e.hook.Handle(ctx, req)
 	observe(req, resp, time.Since(start))
 
 	w.Header().Set("Content-Type", "application/json")
 	out := admissionv1.AdmissionReview{Response: &resp.AdmissionResponse}
 	out.APIVersion, out.Kind = admissionv1.SchemeGroupVersion.String(), "AdmissionReview"
-	if err := json.NewEncoder(w).Encode(out); err != nil {
+	if err := jsonv1.NewEncoder(w).Encode(out); err != nil {
 		log.FromContext(ctx).Error(err, "Failed to write admission response")
 	}
 }
@@ -123,25 +158,65 @@ func putBuffer(b *bytes.Buffer) {
 }
 
 // decodeReview decodes and checks an admission.k8s.io/v1 AdmissionReview.
-func decodeReview(body []byte) (admission.Request, error) {
+// If head is not nil, request.object is also decoded into it in the same
+// pass, and head is returned; if the object does not decode into head, the
+// review is decoded again without it, head is returned nil, and the handler
+// meets the object's error itself.
+func decodeReview(body []byte, head any) (admission.Request, any, error) {
 	if len(body) == 0 {
-		return admission.Request{}, errors.New("request body is empty; send an AdmissionReview")
+		return admission.Request{}, nil, errors.New("request body is empty; send an AdmissionReview")
 	}
 	var review admissionv1.AdmissionReview
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
-		return admission.Request{}, fmt.Errorf("malformed AdmissionReview: %w", err)
+	opts, decoded := reviewOptions(body, head)
+	err := json.Unmarshal(body, &review, opts)
+	if err != nil && head != nil {
+		review = admissionv1.AdmissionReview{}
+		err = json.Unmarshal(body, &review, mutate.DecodeOptions())
+	}
+	if err != nil {
+		return admission.Request{}, nil, fmt.Errorf("malformed AdmissionReview: %w", err)
 	}
 	if gv := admissionv1.SchemeGroupVersion.String(); review.APIVersion != gv || review.Kind != "AdmissionReview" {
-		return admission.Request{}, fmt.Errorf("expected an AdmissionReview of %s, got apiVersion %q kind %q",
+		return admission.Request{}, nil, fmt.Errorf("expected an AdmissionReview of %s, got apiVersion %q kind %q",
 			gv, review.APIVersion, review.Kind)
 	}
 	if review.Request == nil {
-		return admission.Request{}, errors.New("AdmissionReview has no request")
+		return admission.Request{}, nil, errors.New("AdmissionReview has no request")
 	}
 	if review.Request.UID == "" {
-		return admission.Request{}, errors.New("AdmissionReview request has no uid")
+		return admission.Request{}, nil, errors.New("AdmissionReview request has no uid")
 	}
-	return admission.Request{AdmissionRequest: *review.Request}, nil
+	if !*decoded {
+		head = nil
+	}
+	return admission.Request{AdmissionRequest: *review.Request}, head, nil
+}
+
+// objectPointer is where the object sits in an AdmissionReview.
+const objectPointer jsontext.Pointer = "/request/object"
+
+// reviewOptions decodes a review from body, with request.object also
+// decoded into head when head is not nil; decoded tells whether it was.
+func reviewOptions(body []byte, head any) (opts json.Options, decoded *bool) {
+	decoded = new(bool)
+	if head == nil {
+		return mutate.DecodeOptions(), decoded
+	}
+	object := func(dec *jsontext.Decoder, raw *runtime.RawExtension) error {
+		if dec.PeekKind() != '{' || dec.StackPointer() != objectPointer {
+			return errors.ErrUnsupported // runtime.RawExtension's own decoding
+		}
+		// The offset is just past the member's name: what follows is
+		// the colon, perhaps whitespace, and the object.
+		start := dec.InputOffset()
+		if err := json.UnmarshalDecode(dec, head); err != nil {
+			return err
+		}
+		raw.Raw = bytes.Clone(bytes.TrimLeft(body[start:dec.InputOffset()], ": \t\r\n"))
+		*decoded = true
+		return nil
+	}
+	return json.JoinOptions(mutate.DecodeOptions(), json.WithUnmarshalers(json.UnmarshalFromFunc(object))), decoded
 }
 
 // httpError answers with a plain-text error.

@@ -34,6 +34,9 @@ type PodHandler struct {
 
 var _ admission.Handler = (*PodHandler)(nil)
 
+// newHead has the endpoint decode the pod's head with the review.
+func (*PodHandler) newHead() any { return new(mutate.PodHead) }
+
 // Handle answers one admission request for a pod.
 func (h *PodHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
 	logger := log.FromContext(ctx)
@@ -48,7 +51,8 @@ func (h *PodHandler) Handle(ctx context.Context, req admission.Request) admissio
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
-	ops, reason, err := mutate.PodPatch(req.Object.Raw, h.Policy, ns)
+	head, _ := objectHead(ctx).(*mutate.PodHead)
+	ops, reason, err := mutate.PodPatchHead(req.Object.Raw, head, h.Policy, ns)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}

@@ -23,9 +23,6 @@ func Pod(pod *corev1.Pod, pol *policy.Policy, ns policy.Namespace) (*corev1.Pod,
 	if !reason.Changes() {
 		return pod, reason
 	}
-	if apiequality.Semantic.DeepEqual(pod, out) {
-		return pod, policy.ReasonAlreadyInjected
-	}
 	return out, reason
 }
 
@@ -37,9 +34,6 @@ func PodTemplate(tmpl *corev1.PodTemplateSpec, pol *policy.Policy, ns policy.Nam
 	if !reason.Changes() {
 		return tmpl, reason
 	}
-	if apiequality.Semantic.DeepEqual(tmpl, out) {
-		return tmpl, policy.ReasonAlreadyInjected
-	}
 	return out, reason
 }
 
@@ -48,8 +42,9 @@ func PodTemplate(tmpl *corev1.PodTemplateSpec, pol *policy.Policy, ns policy.Nam
 func semanticEqual(a, b any) bool { return apiequality.Semantic.DeepEqual(a, b) }
 
 // injectPod ensures the sidecars, volumes and annotations on meta and spec,
-// which the caller owns. It returns ReasonInjected when it ensured them, or
-// a skip reason when it left meta and spec untouched.
+// which the caller owns. It returns ReasonInjected when that changed them,
+// ReasonAlreadyInjected when they already were as ensured, or a skip reason;
+// unless it returns ReasonInjected, meta and spec are as they were.
 func injectPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, podLabels map[string]string, pol *policy.Policy, ns policy.Namespace) policy.Reason {
 	plan, skip := pol.PodPlan(podLabels, ns)
 	if plan == nil {
@@ -70,25 +65,46 @@ func injectPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, podLabels map[stri
 	}
 
 	hasEnvoyConfig := volumeIndex(spec.Volumes, plan.EnvoyConfigVolume) >= 0
-	spec.Containers = slices.Grow(spec.Containers, 2)
-	spec.Volumes = slices.Grow(spec.Volumes, len(vols))
-	spec.Containers = ensureContainer(spec.Containers, istioProxyContainer(plan))
-	spec.Containers = ensureContainer(spec.Containers, sdsContainer(plan, hasEnvoyConfig))
 	status := Status{
 		Version:     statusVersion,
 		Containers:  []string{IstioProxyName, SDSName},
 		Annotations: []string{IstioInjectAnnotation},
+		Volumes:     make([]string, 0, len(vols)),
 	}
 	for _, v := range vols {
-		spec.Volumes = ensureVolume(spec.Volumes, v)
 		status.Volumes = append(status.Volumes, v.Name)
+	}
+	// Each ensure reports whether it changed anything, so an injected pod
+	// is recognised without comparing whole pods.
+	var changed [5]bool
+	spec.Containers = slices.Grow(spec.Containers, 2)
+	spec.Volumes = slices.Grow(spec.Volumes, len(vols))
+	spec.Containers, changed[0] = ensureContainer(spec.Containers, istioProxyContainer(plan))
+	spec.Containers, changed[1] = ensureContainer(spec.Containers, sdsContainer(plan, hasEnvoyConfig))
+	for _, v := range vols {
+		var c bool
+		spec.Volumes, c = ensureVolume(spec.Volumes, v)
+		changed[2] = changed[2] || c
+	}
+	changed[3] = ensureAnnotation(meta, IstioInjectAnnotation, "false")
+	changed[4] = ensureAnnotation(meta, StatusAnnotation, status.String())
+	if !slices.Contains(changed[:], true) {
+		return policy.ReasonAlreadyInjected
+	}
+	return policy.ReasonInjected
+}
+
+// ensureAnnotation sets the annotation key to value and tells whether that
+// changed it.
+func ensureAnnotation(meta *metav1.ObjectMeta, key, value string) bool {
+	if v, ok := meta.Annotations[key]; ok && v == value {
+		return false
 	}
 	if meta.Annotations == nil {
 		meta.Annotations = map[string]string{}
 	}
-	meta.Annotations[IstioInjectAnnotation] = "false"
-	meta.Annotations[StatusAnnotation] = status.String()
-	return policy.ReasonInjected
+	meta.Annotations[key] = value
+	return true
 }
 
 func containerIndex(cs []corev1.Container, name string) int {
@@ -109,20 +125,28 @@ func volumeIndex(vs []corev1.Volume, name string) int {
 	return -1
 }
 
-// ensureContainer overwrites the container named like c, or appends c.
-func ensureContainer(cs []corev1.Container, c corev1.Container) []corev1.Container {
+// ensureContainer overwrites the container named like c, or appends c, and
+// tells whether that changed cs.
+func ensureContainer(cs []corev1.Container, c corev1.Container) ([]corev1.Container, bool) {
 	if i := containerIndex(cs, c.Name); i >= 0 {
+		if semanticEqual(&cs[i], &c) {
+			return cs, false
+		}
 		cs[i] = c
-		return cs
+		return cs, true
 	}
-	return append(cs, c)
+	return append(cs, c), true
 }
 
-// ensureVolume overwrites the volume named like v, or appends v.
-func ensureVolume(vs []corev1.Volume, v corev1.Volume) []corev1.Volume {
+// ensureVolume overwrites the volume named like v, or appends v, and tells
+// whether that changed vs.
+func ensureVolume(vs []corev1.Volume, v corev1.Volume) ([]corev1.Volume, bool) {
 	if i := volumeIndex(vs, v.Name); i >= 0 {
+		if semanticEqual(&vs[i], &v) {
+			return vs, false
+		}
 		vs[i] = v
-		return vs
+		return vs, true
 	}
-	return append(vs, v)
+	return append(vs, v), true
 }

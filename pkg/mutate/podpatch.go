@@ -1,12 +1,12 @@
 package mutate
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,32 +14,13 @@ import (
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
-// podHead is the part of a pod, or of a pod template, that injection reads:
-// labels, annotations, and only the names of containers and volumes.
-// Decoding it scans the object once without building the rest of it. A nil
-// pointer stands for a field that is absent or null.
-type podHead struct {
-	Metadata *struct {
-		Labels      map[string]string  `json:"labels"`
-		Annotations *map[string]string `json:"annotations"`
-	} `json:"metadata"`
-	Spec *struct {
-		Containers *[]nameOnly `json:"containers"`
-		Volumes    *[]nameOnly `json:"volumes"`
-	} `json:"spec"`
-}
-
-type nameOnly struct {
-	Name string `json:"name"`
-}
-
 // podElements holds every container and volume as raw JSON. It is decoded
 // only when the pod already has a container or volume named like gatemesh's,
 // which must then be read whole and diffed against its raw JSON.
 type podElements struct {
 	Spec struct {
-		Containers []json.RawMessage `json:"containers"`
-		Volumes    []json.RawMessage `json:"volumes"`
+		Containers []jsontext.Value `json:"containers"`
+		Volumes    []jsontext.Value `json:"volumes"`
 	} `json:"spec"`
 }
 
@@ -47,7 +28,14 @@ type podElements struct {
 // patch from raw to the injected pod, with the reason. The patch is empty
 // when nothing changes.
 func PodPatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.Operation, policy.Reason, error) {
-	return podLikePatch(raw, "pod", func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason) {
+	return PodPatchHead(raw, nil, pol, ns)
+}
+
+// PodPatchHead is PodPatch for a pod whose head the caller has already
+// decoded from raw, as the admission webhook does while it decodes the
+// review around the pod; a nil head is decoded from raw here.
+func PodPatchHead(raw []byte, head *PodHead, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.Operation, policy.Reason, error) {
+	return podLikePatch(raw, head, "pod", func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason) {
 		pod := &corev1.Pod{ObjectMeta: meta, Spec: spec}
 		out, reason := Pod(pod, pol, ns)
 		return &out.ObjectMeta, &out.Spec, reason
@@ -56,7 +44,7 @@ func PodPatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.
 
 // PodTemplatePatch is PodPatch for raw, the JSON of a pod template.
 func PodTemplatePatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.Operation, policy.Reason, error) {
-	return podLikePatch(raw, "pod template", func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason) {
+	return podLikePatch(raw, nil, "pod template", func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason) {
 		tmpl := &corev1.PodTemplateSpec{ObjectMeta: meta, Spec: spec}
 		out, reason := PodTemplate(tmpl, pol, ns)
 		return &out.ObjectMeta, &out.Spec, reason
@@ -77,10 +65,12 @@ type injectFunc func(metav1.ObjectMeta, corev1.PodSpec) (*metav1.ObjectMeta, *co
 // patch is then made piece by piece, each changed piece diffed against its
 // raw JSON (see patchRaw), so fields gatemesh does not know about survive and
 // every path is valid against raw.
-func podLikePatch(raw []byte, what string, inject injectFunc) ([]jsonpatch.Operation, policy.Reason, error) {
-	var head podHead
-	if err := decodeStrictCase(raw, &head); err != nil {
-		return nil, "", fmt.Errorf("failed to decode %s: %w", what, err)
+func podLikePatch(raw []byte, head *PodHead, what string, inject injectFunc) ([]jsonpatch.Operation, policy.Reason, error) {
+	if head == nil {
+		head = new(PodHead)
+		if err := decodeStrictCase(raw, head); err != nil {
+			return nil, "", fmt.Errorf("failed to decode %s: %w", what, err)
+		}
 	}
 	if head.Metadata == nil {
 		return nil, policy.ReasonNotGatewayProxy, nil
@@ -114,7 +104,8 @@ func podLikePatch(raw []byte, what string, inject injectFunc) ([]jsonpatch.Opera
 		return nil, "", fmt.Errorf("failed to decode %s volumes: %w", what, err)
 	}
 
-	before := spec.DeepCopy()
+	// inject copies before it edits, so spec and meta stay as decoded.
+	before := &spec
 	annotationsBefore := meta.Annotations
 	outMeta, outSpec, reason := inject(meta, spec)
 	if !reason.Changes() {
@@ -126,10 +117,10 @@ func podLikePatch(raw []byte, what string, inject injectFunc) ([]jsonpatch.Opera
 			"containers": outSpec.Containers, "volumes": outSpec.Volumes,
 		})), reason, nil
 	}
-	if ops, err = listPatch(ops, "/spec/containers", names.containers != nil, rawElements(elems, true), before.Containers, outSpec.Containers); err != nil {
+	if ops, err = listPatch(ops, "/spec/containers", names.containers != nil, rawElements(elems, true), before.Containers, outSpec.Containers, IstioProxyName, SDSName); err != nil {
 		return nil, "", err
 	}
-	if ops, err = listPatch(ops, "/spec/volumes", names.volumes != nil, rawElements(elems, false), before.Volumes, outSpec.Volumes); err != nil {
+	if ops, err = listPatch(ops, "/spec/volumes", names.volumes != nil, rawElements(elems, false), before.Volumes, outSpec.Volumes, volumeNames()...); err != nil {
 		return nil, "", err
 	}
 	return ops, reason, nil
@@ -147,7 +138,7 @@ func ownsAny(names *[]nameOnly, own ...string) bool {
 	return false
 }
 
-func rawElements(e *podElements, containers bool) []json.RawMessage {
+func rawElements(e *podElements, containers bool) []jsontext.Value {
 	switch {
 	case e == nil:
 		return nil
@@ -165,7 +156,7 @@ type named interface {
 
 // skeletons builds the elements from their names; those named one of whole
 // are decoded whole from raws, which then holds every element.
-func skeletons[T named](names *[]nameOnly, raws []json.RawMessage, whole ...string) ([]T, error) {
+func skeletons[T named](names *[]nameOnly, raws []jsontext.Value, whole ...string) ([]T, error) {
 	if names == nil {
 		return nil, nil
 	}
@@ -183,6 +174,16 @@ func skeletons[T named](names *[]nameOnly, raws []json.RawMessage, whole ...stri
 		}
 	}
 	return out, nil
+}
+
+func nameOf[T named](v *T) string {
+	switch e := any(v).(type) {
+	case *corev1.Container:
+		return e.Name
+	case *corev1.Volume:
+		return e.Name
+	}
+	return ""
 }
 
 func setName[T named](v *T, name string) {
@@ -238,10 +239,10 @@ func escapePointer(key string) string { return pointerEscaper.Replace(key) }
 
 // listPatch appends the patch that turns the list at path (present tells
 // whether the raw object has it; raw holds its elements when any was decoded
-// whole), whose skeleton was before, into after. Elements are only ever changed in place
-// or appended by injection; an element whose skeleton did not change is not
-// looked at.
-func listPatch[T named](ops []jsonpatch.Operation, path string, present bool, raw []json.RawMessage, before, after []T) ([]jsonpatch.Operation, error) {
+// whole), whose skeleton was before, into after. Injection only changes
+// elements named one of owned, in place, or appends elements; the others
+// are skeletons, checked only to have kept their names.
+func listPatch[T named](ops []jsonpatch.Operation, path string, present bool, raw []jsontext.Value, before, after []T, owned ...string) ([]jsonpatch.Operation, error) {
 	if len(after) < len(before) {
 		return nil, fmt.Errorf("internal error: injection removed elements of %s", path)
 	}
@@ -254,7 +255,11 @@ func listPatch[T named](ops []jsonpatch.Operation, path string, present bool, ra
 			ops = append(ops, jsonpatch.NewOperation("add", p, after[i]))
 			continue
 		}
-		if equalElements(&before[i], &after[i]) {
+		name := nameOf(&before[i])
+		if name != nameOf(&after[i]) {
+			return nil, fmt.Errorf("internal error: injection renamed %s/%d", path, i)
+		}
+		if !contains(owned, name) || equalElements(&before[i], &after[i]) {
 			continue
 		}
 		if i >= len(raw) {

@@ -1,0 +1,96 @@
+package mutate
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/go-json-experiment/json"
+	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/yaml"
+)
+
+// plainHead has PodHead's fields without its UnmarshalJSONFrom, so it
+// decodes the way json v2 decodes by default: the behaviour PodHead's fast
+// decoding must match.
+type plainHead struct {
+	Metadata *PodHeadMeta `json:"metadata"`
+	Spec     *PodHeadSpec `json:"spec"`
+}
+
+func decodeBoth(raw []byte) (fast PodHead, fastErr error, plain PodHead, plainErr error) {
+	fastErr = json.Unmarshal(raw, &fast, DecodeOptions())
+	var p plainHead
+	plainErr = json.Unmarshal(raw, &p, DecodeOptions())
+	return fast, fastErr, PodHead(p), plainErr
+}
+
+var podHeadCases = []string{
+	`{"metadata":{"name":"p","labels":{"a":"1"},"annotations":{"x":"y"},"managedFields":[{"f":{"g":1}}]},` +
+		`"spec":{"containers":[{"name":"c","env":[{"name":"E","value":"v"}]},{"name":"d"}],"volumes":[{"name":"v","emptyDir":{}}]}}`,
+	`{"metadata":null,"spec":null}`,
+	`{"metadata":{"labels":null,"annotations":null},"spec":{"containers":null,"volumes":[]}}`,
+	`{"metadata":{"annotations":{}},"spec":{}}`,
+	`{"spec":{"containers":[null,{"name":null},{}]}}`,
+	`{"meta\u0064ata":{"l\u0061bels":{"a":"1"}},"Metadata":{"labels":{"b":"2"}}}`,
+	`{"metadata":{"labels":{"a":"1"}},"metadata":{"labels":{"b":"2"}}}`,
+	`{"spec":{"containers":[{"name":"a"}]},"spec":{"containers":[{"name":"b"}]}}`,
+	`{"metadata":{"labels":{"a":"1"}},"metadata":null}`,
+	`null`,
+	`{}`,
+	`{"metadata":5}`,
+	`{"metadata":{"labels":5}}`,
+	`{"spec":{"containers":{}}}`,
+	`{"spec":{"containers":[5]}}`,
+	`{"spec":{"containers":[{"name":5}]}}`,
+	`{"metadata":{"labels":{"a":1}}}`,
+	`{"metadata":{`,
+	`{"metadata":{}}}`,
+	`{"metadata":{}} {}`,
+	`[]`,
+	``,
+	"{\"m\xffetadata\":{},\"spec\":{\"containers\":[{\"name\":\"\xff\"}]}}",
+}
+
+// TestPodHeadMatchesDefaultDecoding checks PodHead's fast decoding against
+// json v2's default decoding of the same fields.
+func TestPodHeadMatchesDefaultDecoding(t *testing.T) {
+	for _, in := range podHeadCases {
+		fast, fastErr, plain, plainErr := decodeBoth([]byte(in))
+		if (fastErr == nil) != (plainErr == nil) {
+			t.Errorf("%s: fast error %v, default error %v", in, fastErr, plainErr)
+			continue
+		}
+		if diff := cmp.Diff(plain, fast); fastErr == nil && diff != "" {
+			t.Errorf("%s: (-default,+fast):\n%s", in, diff)
+		}
+	}
+}
+
+// FuzzPodHead checks PodHead's fast decoding against json v2's default
+// decoding on arbitrary input: they must fail together, and decode the same
+// head when they succeed.
+func FuzzPodHead(f *testing.F) {
+	for _, in := range podHeadCases {
+		f.Add([]byte(in))
+	}
+	inputs, err := filepath.Glob(filepath.Join("testdata", "pod", "*.in.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, path := range inputs {
+		js, err := yaml.YAMLToJSON(readTestdata(f, path))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(js)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fast, fastErr, plain, plainErr := decodeBoth(raw)
+		if (fastErr == nil) != (plainErr == nil) {
+			t.Fatalf("fast error %v, default error %v", fastErr, plainErr)
+		}
+		if diff := cmp.Diff(plain, fast); fastErr == nil && diff != "" {
+			t.Fatalf("(-default,+fast):\n%s", diff)
+		}
+	})
+}
