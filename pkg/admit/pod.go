@@ -30,6 +30,9 @@ type PodHandler struct {
 	Policy *policy.Policy
 	// Namespaces looks up the pod's namespace labels.
 	Namespaces Namespaces
+
+	// sidecars keeps the JSON of the sidecars injected for each plan.
+	sidecars mutate.SidecarCache
 }
 
 var _ admission.Handler = (*PodHandler)(nil)
@@ -52,7 +55,7 @@ func (h *PodHandler) Handle(ctx context.Context, req admission.Request) admissio
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
 	head, _ := objectHead(ctx).(*mutate.PodHead)
-	ops, reason, err := mutate.PodPatchHead(req.Object.Raw, head, h.Policy, ns)
+	ops, reason, err := mutate.PodPatchHead(req.Object.Raw, head, h.Policy, ns, &h.sidecars)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}

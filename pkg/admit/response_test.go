@@ -16,6 +16,9 @@ func TestEncodePatchMatchesJSONMarshal(t *testing.T) {
 		jsonpatch.NewOperation("remove", "/spec/volumes/3", nil),
 		jsonpatch.NewOperation("add", "/spec/volumes", []corev1.Volume{{Name: "v"}}),
 		jsonpatch.NewOperation("add", "/n", json.Number("18446744073709551615")),
+		jsonpatch.NewOperation("add", "/metadata/annotations", map[string]string{"b": "2", "a": "<1>", "c\u2028": ""}),
+		jsonpatch.NewOperation("add", "/metadata/labels", map[string]string{}),
+		jsonpatch.NewOperation("add", "/metadata/annotations/bad\xff", "v\xfe"),
 	}
 	got, err := encodePatch(ops)
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 // change the pod, the returned pod is the input itself.
 func Pod(pod *corev1.Pod, pol *policy.Policy, ns policy.Namespace) (*corev1.Pod, policy.Reason) {
 	out := pod.DeepCopy()
-	reason := injectPod(&out.ObjectMeta, &out.Spec, pod.Labels, pol, ns)
+	reason, _ := injectPod(&out.ObjectMeta, &out.Spec, pod.Labels, pol, ns, nil)
 	if !reason.Changes() {
 		return pod, reason
 	}
@@ -30,7 +30,7 @@ func Pod(pod *corev1.Pod, pol *policy.Policy, ns policy.Namespace) (*corev1.Pod,
 // DaemonSet or StatefulSet), in namespace ns.
 func PodTemplate(tmpl *corev1.PodTemplateSpec, pol *policy.Policy, ns policy.Namespace) (*corev1.PodTemplateSpec, policy.Reason) {
 	out := tmpl.DeepCopy()
-	reason := injectPod(&out.ObjectMeta, &out.Spec, tmpl.Labels, pol, ns)
+	reason, _ := injectPod(&out.ObjectMeta, &out.Spec, tmpl.Labels, pol, ns, nil)
 	if !reason.Changes() {
 		return tmpl, reason
 	}
@@ -44,54 +44,48 @@ func semanticEqual(a, b any) bool { return apiequality.Semantic.DeepEqual(a, b) 
 // injectPod ensures the sidecars, volumes and annotations on meta and spec,
 // which the caller owns. It returns ReasonInjected when that changed them,
 // ReasonAlreadyInjected when they already were as ensured, or a skip reason;
-// unless it returns ReasonInjected, meta and spec are as they were.
-func injectPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, podLabels map[string]string, pol *policy.Policy, ns policy.Namespace) policy.Reason {
+// unless it returns ReasonInjected, meta and spec are as they were. It also
+// returns the sidecars it ensured (nil if it skipped), which cache (may be
+// nil) may share with later calls: spec then shares memory with them, and
+// the caller must only read it.
+func injectPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, podLabels map[string]string, pol *policy.Policy, ns policy.Namespace, cache *SidecarCache) (policy.Reason, *sidecarSet) {
 	plan, skip := pol.PodPlan(podLabels, ns)
 	if plan == nil {
-		return skip
+		return skip, nil
 	}
 	prior, _ := ParseStatus(meta.Annotations)
 	if i := containerIndex(spec.Containers, IstioProxyName); i >= 0 && !prior.ownsContainer(IstioProxyName) {
-		return policy.ReasonIstioProxyExists
+		return policy.ReasonIstioProxyExists, nil
 	}
 	if i := containerIndex(spec.Containers, SDSName); i >= 0 && !prior.ownsContainer(SDSName) {
-		return policy.ReasonSDSExists
+		return policy.ReasonSDSExists, nil
 	}
-	vols := volumes()
-	for _, v := range vols {
-		if volumeIndex(spec.Volumes, v.Name) >= 0 && !prior.ownsVolume(v.Name) {
-			return policy.ReasonVolumeConflict
+	for _, name := range volumeNames() {
+		if volumeIndex(spec.Volumes, name) >= 0 && !prior.ownsVolume(name) {
+			return policy.ReasonVolumeConflict, nil
 		}
 	}
 
 	hasEnvoyConfig := volumeIndex(spec.Volumes, plan.EnvoyConfigVolume) >= 0
-	status := Status{
-		Version:     statusVersion,
-		Containers:  []string{IstioProxyName, SDSName},
-		Annotations: []string{IstioInjectAnnotation},
-		Volumes:     make([]string, 0, len(vols)),
-	}
-	for _, v := range vols {
-		status.Volumes = append(status.Volumes, v.Name)
-	}
+	set := cache.sidecars(pol, plan, hasEnvoyConfig)
 	// Each ensure reports whether it changed anything, so an injected pod
 	// is recognised without comparing whole pods.
 	var changed [5]bool
 	spec.Containers = slices.Grow(spec.Containers, 2)
-	spec.Volumes = slices.Grow(spec.Volumes, len(vols))
-	spec.Containers, changed[0] = ensureContainer(spec.Containers, istioProxyContainer(plan))
-	spec.Containers, changed[1] = ensureContainer(spec.Containers, sdsContainer(plan, hasEnvoyConfig))
-	for _, v := range vols {
+	spec.Volumes = slices.Grow(spec.Volumes, len(set.volumes))
+	spec.Containers, changed[0] = ensureContainer(spec.Containers, set.istioProxy)
+	spec.Containers, changed[1] = ensureContainer(spec.Containers, set.sds)
+	for _, v := range set.volumes {
 		var c bool
 		spec.Volumes, c = ensureVolume(spec.Volumes, v)
 		changed[2] = changed[2] || c
 	}
 	changed[3] = ensureAnnotation(meta, IstioInjectAnnotation, "false")
-	changed[4] = ensureAnnotation(meta, StatusAnnotation, status.String())
+	changed[4] = ensureAnnotation(meta, StatusAnnotation, set.status)
 	if !slices.Contains(changed[:], true) {
-		return policy.ReasonAlreadyInjected
+		return policy.ReasonAlreadyInjected, set
 	}
-	return policy.ReasonInjected
+	return policy.ReasonInjected, set
 }
 
 // ensureAnnotation sets the annotation key to value and tells whether that

@@ -28,30 +28,34 @@ type podElements struct {
 // patch from raw to the injected pod, with the reason. The patch is empty
 // when nothing changes.
 func PodPatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.Operation, policy.Reason, error) {
-	return PodPatchHead(raw, nil, pol, ns)
+	return PodPatchHead(raw, nil, pol, ns, nil)
 }
 
-// PodPatchHead is PodPatch for a pod whose head the caller has already
+// PodPatchHead is PodPatch for a pod whose head the caller may already have
 // decoded from raw, as the admission webhook does while it decodes the
-// review around the pod; a nil head is decoded from raw here.
-func PodPatchHead(raw []byte, head *PodHead, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.Operation, policy.Reason, error) {
-	return podLikePatch(raw, head, "pod", func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason) {
-		pod := &corev1.Pod{ObjectMeta: meta, Spec: spec}
-		out, reason := Pod(pod, pol, ns)
-		return &out.ObjectMeta, &out.Spec, reason
+// review around the pod; a nil head is decoded from raw here. With a
+// SidecarCache, an added container or volume is a jsontext.Value, its JSON,
+// rather than a typed value.
+func PodPatchHead(raw []byte, head *PodHead, pol *policy.Policy, ns policy.Namespace, cache *SidecarCache) ([]jsonpatch.Operation, policy.Reason, error) {
+	return podLikePatch(raw, head, "pod", func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason, *sidecarSet) {
+		out := (&corev1.Pod{ObjectMeta: meta, Spec: spec}).DeepCopy()
+		reason, set := injectPod(&out.ObjectMeta, &out.Spec, meta.Labels, pol, ns, cache)
+		return &out.ObjectMeta, &out.Spec, reason, set
 	})
 }
 
 // PodTemplatePatch is PodPatch for raw, the JSON of a pod template.
 func PodTemplatePatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.Operation, policy.Reason, error) {
-	return podLikePatch(raw, nil, "pod template", func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason) {
+	return podLikePatch(raw, nil, "pod template", func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason, *sidecarSet) {
 		tmpl := &corev1.PodTemplateSpec{ObjectMeta: meta, Spec: spec}
 		out, reason := PodTemplate(tmpl, pol, ns)
-		return &out.ObjectMeta, &out.Spec, reason
+		return &out.ObjectMeta, &out.Spec, reason, nil
 	})
 }
 
-type injectFunc func(metav1.ObjectMeta, corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason)
+// injectFunc injects a copy of meta and spec; it may return the sidecars it
+// added, whose JSON then stands for them in the patch.
+type injectFunc func(metav1.ObjectMeta, corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason, *sidecarSet)
 
 // podLikePatch injects the pod or template in raw and diffs the result
 // against raw.
@@ -107,7 +111,7 @@ func podLikePatch(raw []byte, head *PodHead, what string, inject injectFunc) ([]
 	// inject copies before it edits, so spec and meta stay as decoded.
 	before := &spec
 	annotationsBefore := meta.Annotations
-	outMeta, outSpec, reason := inject(meta, spec)
+	outMeta, outSpec, reason, set := inject(meta, spec)
 	if !reason.Changes() {
 		return nil, reason, nil
 	}
@@ -117,10 +121,10 @@ func podLikePatch(raw []byte, head *PodHead, what string, inject injectFunc) ([]
 			"containers": outSpec.Containers, "volumes": outSpec.Volumes,
 		})), reason, nil
 	}
-	if ops, err = listPatch(ops, "/spec/containers", names.containers != nil, rawElements(elems, true), before.Containers, outSpec.Containers, IstioProxyName, SDSName); err != nil {
+	if ops, err = listPatch(ops, "/spec/containers", names.containers != nil, rawElements(elems, true), before.Containers, outSpec.Containers, set, IstioProxyName, SDSName); err != nil {
 		return nil, "", err
 	}
-	if ops, err = listPatch(ops, "/spec/volumes", names.volumes != nil, rawElements(elems, false), before.Volumes, outSpec.Volumes, volumeNames()...); err != nil {
+	if ops, err = listPatch(ops, "/spec/volumes", names.volumes != nil, rawElements(elems, false), before.Volumes, outSpec.Volumes, set, volumeNames()...); err != nil {
 		return nil, "", err
 	}
 	return ops, reason, nil
@@ -241,8 +245,9 @@ func escapePointer(key string) string { return pointerEscaper.Replace(key) }
 // whether the raw object has it; raw holds its elements when any was decoded
 // whole), whose skeleton was before, into after. Injection only changes
 // elements named one of owned, in place, or appends elements; the others
-// are skeletons, checked only to have kept their names.
-func listPatch[T named](ops []jsonpatch.Operation, path string, present bool, raw []jsontext.Value, before, after []T, owned ...string) ([]jsonpatch.Operation, error) {
+// are skeletons, checked only to have kept their names. An appended element
+// that set (may be nil) has the JSON of is added as that JSON.
+func listPatch[T named](ops []jsonpatch.Operation, path string, present bool, raw []jsontext.Value, before, after []T, set *sidecarSet, owned ...string) ([]jsonpatch.Operation, error) {
 	if len(after) < len(before) {
 		return nil, fmt.Errorf("internal error: injection removed elements of %s", path)
 	}
@@ -252,7 +257,11 @@ func listPatch[T named](ops []jsonpatch.Operation, path string, present bool, ra
 	for i := range after {
 		p := path + "/" + strconv.Itoa(i)
 		if i >= len(before) {
-			ops = append(ops, jsonpatch.NewOperation("add", p, after[i]))
+			var v any = after[i]
+			if js, ok := set.json(nameOf(&after[i])); ok {
+				v = js
+			}
+			ops = append(ops, jsonpatch.NewOperation("add", p, v))
 			continue
 		}
 		name := nameOf(&before[i])

@@ -66,6 +66,14 @@ type PodPlan struct {
 	EnvoyConfigVolume string
 }
 
+// Key identifies the plan among the plans of the Policy that resolved it:
+// two plans of one Policy have equal keys exactly when they are equal, so a
+// caller may keep what it builds from a plan by key. Everything in a plan
+// but its flavour and istiod address comes from the Policy's configuration;
+// a field added to PodPlan that varies from pod to pod must join the key
+// (TestPodPlanKey checks this).
+func (p *PodPlan) Key() string { return string(p.Flavour) + "\x00" + p.DiscoveryAddress }
+
 // PodPlan decides whether a pod with podLabels in ns is a gateway proxy that
 // gatemesh injects. It returns the resolved plan, or nil and the reason it is
 // skipped. The returned plan shares no memory with the policy.

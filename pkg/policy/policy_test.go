@@ -2,6 +2,7 @@ package policy
 
 import (
 	"flag"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,5 +248,46 @@ func TestPodPlanSharesNoMemory(t *testing.T) {
 	again, _ := p.PodPlan(map[string]string{"gloo": "gateway-proxy"}, Namespace{Labels: map[string]string{DefaultNamespaceLabel: "enabled"}})
 	if *again.ProxySecurity.RunAsUser != 1337 || again.ProxyResources.Limits.Cpu().String() != "2" {
 		t.Errorf("a plan's edit leaked into the policy")
+	}
+}
+
+// TestPodPlanKey checks that plans of one policy have equal keys exactly
+// when they are equal, over pods and namespaces that vary every input a
+// plan reads.
+func TestPodPlanKey(t *testing.T) {
+	p, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := []map[string]string{
+		{"gloo": "gateway-proxy"},
+		{"gloo": "kube-gateway", "app": "x"},
+		{"kgateway": "kube-gateway"},
+		{"gateway.networking.k8s.io/gateway-name": "http", "kgateway": "kube-gateway"},
+	}
+	namespaces := []Namespace{
+		{Name: "a", Labels: map[string]string{DefaultNamespaceLabel: "enabled"}},
+		{Name: "b", Labels: map[string]string{DefaultNamespaceLabel: "enabled", "istio.io/rev": "1-28"}},
+		{Name: "c", Labels: map[string]string{DefaultNamespaceLabel: "enabled", "istio.io/rev": "default"}},
+		{Name: "d", Labels: map[string]string{DefaultNamespaceLabel: "enabled", "istio.io/rev": "canary", "team": "x"}},
+	}
+	var plans []*PodPlan
+	for _, pod := range pods {
+		for _, ns := range namespaces {
+			if plan, _ := p.PodPlan(pod, ns); plan != nil {
+				plans = append(plans, plan)
+			}
+		}
+	}
+	if len(plans) < 8 {
+		t.Fatalf("only %d plans", len(plans))
+	}
+	for i, a := range plans {
+		for _, b := range plans[i+1:] {
+			sameKey, same := a.Key() == b.Key(), apiequality.Semantic.DeepEqual(a, b)
+			if sameKey != same {
+				t.Errorf("keys %q and %q: equal keys %v, equal plans %v", a.Key(), b.Key(), sameKey, same)
+			}
+		}
 	}
 }

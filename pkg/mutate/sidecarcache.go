@@ -1,0 +1,134 @@
+package mutate
+
+import (
+	"bytes"
+	"encoding/json"
+	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/gatemesh/gatemesh/pkg/policy"
+)
+
+// sidecarSet is what injection adds for one plan: the two containers, the
+// volumes, and the status annotation that records them.
+type sidecarSet struct {
+	istioProxy, sds corev1.Container
+	volumes         []corev1.Volume
+	status          string
+	// encoded holds each container's and volume's JSON by name when a
+	// SidecarCache built the set; it is nil otherwise.
+	encoded map[string]jsontext.Value
+}
+
+func buildSidecars(plan *policy.PodPlan, hasEnvoyConfig bool) *sidecarSet {
+	vols := volumes()
+	status := Status{
+		Version:     statusVersion,
+		Containers:  []string{IstioProxyName, SDSName},
+		Annotations: []string{IstioInjectAnnotation},
+		Volumes:     make([]string, 0, len(vols)),
+	}
+	for _, v := range vols {
+		status.Volumes = append(status.Volumes, v.Name)
+	}
+	return &sidecarSet{
+		istioProxy: istioProxyContainer(plan),
+		sds:        sdsContainer(plan, hasEnvoyConfig),
+		volumes:    vols,
+		status:     status.String(),
+	}
+}
+
+// encode fills in the set's JSON.
+func (s *sidecarSet) encode() error {
+	enc := make(map[string]jsontext.Value, 2+len(s.volumes))
+	put := func(name string, v any) error {
+		b, err := json.Marshal(v)
+		enc[name] = b
+		return err
+	}
+	if err := put(IstioProxyName, &s.istioProxy); err != nil {
+		return err
+	}
+	if err := put(SDSName, &s.sds); err != nil {
+		return err
+	}
+	for i := range s.volumes {
+		if err := put(s.volumes[i].Name, &s.volumes[i]); err != nil {
+			return err
+		}
+	}
+	s.encoded = enc
+	return nil
+}
+
+// A SidecarCache remembers the sidecars built for each plan, and their JSON,
+// so that injecting a pod neither builds nor encodes its two containers
+// again: encoding them was a third of an admission. Results are the same
+// with or without a cache; it only keeps what would be built anyway. A pod
+// finds its entry by policy, plan key (see policy.PodPlan.Key) and whether
+// it mounts an Envoy config.
+//
+// Plans are few (one per flavour, istiod revision and config volume), and
+// the cache holds at most maxCachedSidecars of them: when full it is
+// emptied, so namespaces labelled with ever new revisions cannot grow it.
+// The zero value is ready to use; it is safe for concurrent use.
+type SidecarCache struct {
+	mu      sync.Mutex
+	entries map[sidecarKey]*sidecarSet
+}
+
+const maxCachedSidecars = 64
+
+type sidecarKey struct {
+	pol            *policy.Policy
+	plan           string
+	hasEnvoyConfig bool
+}
+
+// sidecars returns the set for plan under pol; c may be nil. The set is
+// shared: callers must not modify it.
+func (c *SidecarCache) sidecars(pol *policy.Policy, plan *policy.PodPlan, hasEnvoyConfig bool) *sidecarSet {
+	if c == nil {
+		return buildSidecars(plan, hasEnvoyConfig)
+	}
+	key := sidecarKey{pol: pol, plan: plan.Key(), hasEnvoyConfig: hasEnvoyConfig}
+	c.mu.Lock()
+	set, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok {
+		return set
+	}
+	set = buildSidecars(plan, hasEnvoyConfig)
+	if err := set.encode(); err != nil {
+		// Not reachable for these types; without its JSON the set is
+		// still right, only encoded again by the caller.
+		return buildSidecars(plan, hasEnvoyConfig)
+	}
+	c.mu.Lock()
+	if c.entries == nil || len(c.entries) >= maxCachedSidecars {
+		c.entries = make(map[sidecarKey]*sidecarSet)
+	}
+	c.entries[key] = set
+	c.mu.Unlock()
+	return set
+}
+
+// json returns a copy of the JSON of the set's container or volume called
+// name, if the set has it; s may be nil.
+func (s *sidecarSet) json(name string) (jsontext.Value, bool) {
+	if s == nil {
+		return nil, false
+	}
+	js, ok := s.encoded[name]
+	return bytes.Clone(js), ok
+}
+
+// len reports how many plans are cached.
+func (c *SidecarCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
