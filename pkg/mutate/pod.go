@@ -49,8 +49,8 @@ func semanticEqual(a, b any) bool { return apiequality.Semantic.DeepEqual(a, b) 
 // nil) may share with later calls: spec then shares memory with them, and
 // the caller must only read it.
 func injectPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, podLabels map[string]string, pol *policy.Policy, ns policy.Namespace, cache *SidecarCache) (policy.Reason, *sidecarSet) {
-	plan, skip := pol.PodPlan(podLabels, ns)
-	if plan == nil {
+	key, skip := pol.PodPlanKey(podLabels, ns)
+	if key == "" {
 		return skip, nil
 	}
 	prior, _ := ParseStatus(meta.Annotations)
@@ -66,8 +66,11 @@ func injectPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, podLabels map[stri
 		}
 	}
 
-	hasEnvoyConfig := volumeIndex(spec.Volumes, plan.EnvoyConfigVolume) >= 0
-	set := cache.sidecars(pol, plan, hasEnvoyConfig)
+	hasEnvoyConfig := volumeIndex(spec.Volumes, pol.EnvoyConfigVolume()) >= 0
+	set := cache.sidecars(pol, key, hasEnvoyConfig, func() *policy.PodPlan {
+		plan, _ := pol.PodPlan(podLabels, ns)
+		return plan
+	})
 	// Each ensure reports whether it changed anything, so an injected pod
 	// is recognised without comparing whole pods.
 	var changed [5]bool

@@ -2,6 +2,7 @@ package mutate
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,12 +36,19 @@ func PodPatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.
 // decoded from raw, as the admission webhook does while it decodes the
 // review around the pod; a nil head is decoded from raw here. With a
 // SidecarCache, an added container or volume is a jsontext.Value, its JSON,
-// rather than a typed value.
+// rather than a typed value; the cache shares it, so it must only be read.
 func PodPatchHead(raw []byte, head *PodHead, pol *policy.Policy, ns policy.Namespace, cache *SidecarCache) ([]jsonpatch.Operation, policy.Reason, error) {
 	return podLikePatch(raw, head, "pod", func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason, *sidecarSet) {
-		out := (&corev1.Pod{ObjectMeta: meta, Spec: spec}).DeepCopy()
-		reason, set := injectPod(&out.ObjectMeta, &out.Spec, meta.Labels, pol, ns, cache)
-		return &out.ObjectMeta, &out.Spec, reason, set
+		// injectPod only sets annotations and replaces or appends whole
+		// elements, so new lists and a new annotation map are copy
+		// enough; the skeleton is never deep-copied.
+		outMeta := metav1.ObjectMeta{Labels: meta.Labels, Annotations: maps.Clone(meta.Annotations)}
+		outSpec := corev1.PodSpec{
+			Containers: append(make([]corev1.Container, 0, len(spec.Containers)+2), spec.Containers...),
+			Volumes:    append(make([]corev1.Volume, 0, len(spec.Volumes)+len(volumeNames())), spec.Volumes...),
+		}
+		reason, set := injectPod(&outMeta, &outSpec, meta.Labels, pol, ns, cache)
+		return &outMeta, &outSpec, reason, set
 	})
 }
 

@@ -1,7 +1,6 @@
 package mutate
 
 import (
-	"bytes"
 	"encoding/json"
 	"sync"
 
@@ -88,24 +87,25 @@ type sidecarKey struct {
 	hasEnvoyConfig bool
 }
 
-// sidecars returns the set for plan under pol; c may be nil. The set is
-// shared: callers must not modify it.
-func (c *SidecarCache) sidecars(pol *policy.Policy, plan *policy.PodPlan, hasEnvoyConfig bool) *sidecarSet {
+// sidecars returns the set for the plan of pol with key planKey, which
+// plan builds; c may be nil. The set is shared: callers must not modify it.
+func (c *SidecarCache) sidecars(pol *policy.Policy, planKey string, hasEnvoyConfig bool, plan func() *policy.PodPlan) *sidecarSet {
 	if c == nil {
-		return buildSidecars(plan, hasEnvoyConfig)
+		return buildSidecars(plan(), hasEnvoyConfig)
 	}
-	key := sidecarKey{pol: pol, plan: plan.Key(), hasEnvoyConfig: hasEnvoyConfig}
+	key := sidecarKey{pol: pol, plan: planKey, hasEnvoyConfig: hasEnvoyConfig}
 	c.mu.Lock()
 	set, ok := c.entries[key]
 	c.mu.Unlock()
 	if ok {
 		return set
 	}
-	set = buildSidecars(plan, hasEnvoyConfig)
+	set = buildSidecars(plan(), hasEnvoyConfig)
 	if err := set.encode(); err != nil {
 		// Not reachable for these types; without its JSON the set is
 		// still right, only encoded again by the caller.
-		return buildSidecars(plan, hasEnvoyConfig)
+		set.encoded = nil
+		return set
 	}
 	c.mu.Lock()
 	if c.entries == nil || len(c.entries) >= maxCachedSidecars {
@@ -116,14 +116,14 @@ func (c *SidecarCache) sidecars(pol *policy.Policy, plan *policy.PodPlan, hasEnv
 	return set
 }
 
-// json returns a copy of the JSON of the set's container or volume called
-// name, if the set has it; s may be nil.
+// json returns the JSON of the set's container or volume called name, if
+// the set has it; s may be nil. The JSON is shared: it must only be read.
 func (s *sidecarSet) json(name string) (jsontext.Value, bool) {
 	if s == nil {
 		return nil, false
 	}
 	js, ok := s.encoded[name]
-	return bytes.Clone(js), ok
+	return js, ok
 }
 
 // len reports how many plans are cached.

@@ -72,22 +72,51 @@ type PodPlan struct {
 // but its flavour and istiod address comes from the Policy's configuration;
 // a field added to PodPlan that varies from pod to pod must join the key
 // (TestPodPlanKey checks this).
-func (p *PodPlan) Key() string { return string(p.Flavour) + "\x00" + p.DiscoveryAddress }
+func (p *PodPlan) Key() string { return planKey(p.Flavour, p.DiscoveryAddress) }
+
+func planKey(f Flavour, discoveryAddress string) string {
+	return string(f) + "\x00" + discoveryAddress
+}
+
+// PodPlanKey decides as PodPlan does, and returns the key of the plan that
+// PodPlan would return without building it, or "" and the reason the pod is
+// skipped.
+func (p *Policy) PodPlanKey(podLabels map[string]string, ns Namespace) (string, Reason) {
+	flavour, skip := p.decide(podLabels, ns)
+	if skip != "" {
+		return "", skip
+	}
+	return planKey(flavour, p.DiscoveryAddress(ns)), ""
+}
+
+// EnvoyConfigVolume is the name of the gateway pod's volume that holds
+// Envoy's bootstrap config, which sds mounts when the pod has it.
+func (p *Policy) EnvoyConfigVolume() string { return p.cfg.SDS.EnvoyConfigVolume }
+
+// decide returns the flavour of a gateway proxy pod that gatemesh injects,
+// or the reason it is skipped.
+func (p *Policy) decide(podLabels map[string]string, ns Namespace) (Flavour, Reason) {
+	sel := p.cfg.Selection
+	if ns.Labels[sel.NamespaceLabel] != namespaceEnabledValue {
+		return "", ReasonNamespaceNotEnabled
+	}
+	if podLabels[sel.PodOptOutLabel] == podOptOutValue {
+		return "", ReasonPodOptedOut
+	}
+	flavour, ok := p.flavour(podLabels)
+	if !ok {
+		return "", ReasonNotGatewayProxy
+	}
+	return flavour, ""
+}
 
 // PodPlan decides whether a pod with podLabels in ns is a gateway proxy that
 // gatemesh injects. It returns the resolved plan, or nil and the reason it is
 // skipped. The returned plan shares no memory with the policy.
 func (p *Policy) PodPlan(podLabels map[string]string, ns Namespace) (*PodPlan, Reason) {
-	sel := p.cfg.Selection
-	if ns.Labels[sel.NamespaceLabel] != namespaceEnabledValue {
-		return nil, ReasonNamespaceNotEnabled
-	}
-	if podLabels[sel.PodOptOutLabel] == podOptOutValue {
-		return nil, ReasonPodOptedOut
-	}
-	flavour, ok := p.flavour(podLabels)
-	if !ok {
-		return nil, ReasonNotGatewayProxy
+	flavour, skip := p.decide(podLabels, ns)
+	if skip != "" {
+		return nil, skip
 	}
 	sdsImage := p.cfg.SDS.GlooImage
 	if flavour == FlavourKgateway {

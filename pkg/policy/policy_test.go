@@ -271,10 +271,17 @@ func TestPodPlanKey(t *testing.T) {
 		{Name: "c", Labels: map[string]string{DefaultNamespaceLabel: "enabled", "istio.io/rev": "default"}},
 		{Name: "d", Labels: map[string]string{DefaultNamespaceLabel: "enabled", "istio.io/rev": "canary", "team": "x"}},
 	}
+	pods = append(pods, map[string]string{"app": "httpbin"}, map[string]string{"gloo": "gateway-proxy", DefaultPodOptOutLabel: "false"})
+	namespaces = append(namespaces, Namespace{Name: "off"})
 	var plans []*PodPlan
 	for _, pod := range pods {
 		for _, ns := range namespaces {
-			if plan, _ := p.PodPlan(pod, ns); plan != nil {
+			plan, reason := p.PodPlan(pod, ns)
+			key, keyReason := p.PodPlanKey(pod, ns)
+			if reason != keyReason || (plan == nil) != (key == "") || (plan != nil && plan.Key() != key) {
+				t.Errorf("pod %v in %s: PodPlan gives %v, %q; PodPlanKey gives %q, %q", pod, ns.Name, plan, reason, key, keyReason)
+			}
+			if plan != nil {
 				plans = append(plans, plan)
 			}
 		}
