@@ -34,6 +34,7 @@ FUZZTIME ?= 60s
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzPodPatch$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzPodHead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./pkg/admit -run '^$$' -fuzz '^FuzzPodHandler$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzUpstream$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzBackend$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s

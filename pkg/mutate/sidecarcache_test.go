@@ -1,0 +1,92 @@
+package mutate
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"gomodules.xyz/jsonpatch/v2"
+	"sigs.k8s.io/yaml"
+)
+
+// TestSidecarCacheChangesNothing checks that a patch made with a sidecar
+// cache gives the same pod as one made without, on every golden pod, for a
+// cold cache and a warm one.
+func TestSidecarCacheChangesNothing(t *testing.T) {
+	inputs, err := filepath.Glob(filepath.Join("testdata", "pod", "*.in.yaml"))
+	if err != nil || len(inputs) == 0 {
+		t.Fatalf("no golden pods: %v", err)
+	}
+	pol := defaultPolicy(t)
+	var cache SidecarCache
+	for _, rev := range []string{"", "1-28"} {
+		ns := testNamespaces{"istio.io/rev": rev}.Namespace("ns")
+		for _, path := range inputs {
+			raw, err := yaml.YAMLToJSON(readTestdata(t, path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plainOps, plainReason, plainErr := PodPatch(raw, pol, ns)
+			want := mustApply(t, raw, plainOps)
+			for pass := range 2 {
+				ops, reason, err := PodPatchHead(raw, nil, pol, ns, &cache)
+				if (err == nil) != (plainErr == nil) || reason != plainReason {
+					t.Fatalf("%s rev %q pass %d: reason %q, err %v; without the cache %q, %v", path, rev, pass, reason, err, plainReason, plainErr)
+				}
+				if diff := cmp.Diff(want, mustApply(t, raw, ops)); diff != "" {
+					t.Errorf("%s rev %q pass %d: pod with the cache (-without,+with):\n%s", path, rev, pass, diff)
+				}
+			}
+		}
+	}
+	if n := cache.len(); n == 0 {
+		t.Errorf("the cache holds nothing after %d injections", len(inputs)*4)
+	}
+}
+
+// mustApply applies ops to raw and decodes the result.
+func mustApply(t *testing.T, raw []byte, ops []jsonpatch.Operation) any {
+	t.Helper()
+	out, err := strictApply(raw, ops)
+	if err != nil {
+		t.Fatalf("patch does not apply: %v", err)
+	}
+	var v any
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestSidecarCacheIsBounded checks that namespaces with ever new revisions
+// cannot grow the cache past its bound.
+func TestSidecarCacheIsBounded(t *testing.T) {
+	pol := defaultPolicy(t)
+	raw := []byte(`{"metadata":{"labels":{"gloo":"gateway-proxy"}},"spec":{"containers":[{"name":"gateway-proxy"}]}}`)
+	var cache SidecarCache
+	for i := range 3 * maxCachedSidecars {
+		ns := testNamespaces{"istio.io/rev": fmt.Sprintf("r%d", i)}.Namespace("ns")
+		ops, _, err := PodPatchHead(raw, nil, pol, ns, &cache)
+		if err != nil || len(ops) == 0 {
+			t.Fatalf("revision %d: %d operations, err %v", i, len(ops), err)
+		}
+		if !bytes.Contains(mustMarshal(t, ops), []byte(fmt.Sprintf("istiod-r%d.", i))) {
+			t.Fatalf("revision %d: the patch does not use its own istiod", i)
+		}
+	}
+	if n := cache.len(); n > maxCachedSidecars {
+		t.Errorf("cache holds %d plans, bound is %d", n, maxCachedSidecars)
+	}
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
