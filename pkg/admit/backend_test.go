@@ -266,7 +266,7 @@ func decodeBackendJSON(t *testing.T, data []byte) any {
 	return v
 }
 
-func newBackendPolicy(t *testing.T) *policy.Policy {
+func newBackendPolicy(t testing.TB) *policy.Policy {
 	t.Helper()
 	p, err := policy.New(policy.Config{})
 	if err != nil {

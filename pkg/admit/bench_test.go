@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
 )
@@ -130,4 +133,39 @@ func BenchmarkPodHandlerInjected(b *testing.B) {
 	resp := post(b, h, review("Pod", "CREATE", string(realisticPod(b))))
 	injected := applyPatch(b, realisticPod(b), resp)
 	benchEndpoint(b, h, review("Pod", "CREATE", string(injected)))
+}
+
+// backendReview is a CREATE review of the object raw, of kind gvk, in the
+// namespace gloo-system.
+func backendReview(b *testing.B, gvk metav1.GroupVersionKind, raw string) []byte {
+	b.Helper()
+	body, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID: "6f0c5a7e-0000-4000-8000-000000000001", Kind: gvk, Operation: admissionv1.Create,
+			Namespace: "gloo-system", Name: "x", Object: runtime.RawExtension{Raw: []byte(raw)},
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+// BenchmarkUpstreamHandler is the backend webhook stamping the seed
+// walkthrough's Upstream with Istio's sslConfig.
+func BenchmarkUpstreamHandler(b *testing.B) {
+	h := newEndpoint(&BackendHandler{Policy: newBackendPolicy(b), Namespaces: backendTestNamespaces})
+	benchEndpoint(b, h, backendReview(b, upstreamKind, upstreamJSON(
+		`{"discoveryMetadata":{"labels":{"app":"httpbin"}},"kube":{"selector":{"app":"httpbin"},"serviceName":"httpbin","serviceNamespace":"default","servicePort":8000}}`,
+		`,"labels":{"discovered_by":"kubernetesplugin"}`)))
+}
+
+// BenchmarkBackendHandler is the backend webhook marking an external
+// kgateway Backend with kgateway's disable annotation.
+func BenchmarkBackendHandler(b *testing.B) {
+	h := newEndpoint(&BackendHandler{Policy: newBackendPolicy(b), Namespaces: backendTestNamespaces})
+	benchEndpoint(b, h, backendReview(b, backendKind,
+		`{"apiVersion":"gateway.kgateway.dev/v1alpha1","kind":"Backend","metadata":{"name":"json","namespace":"default"},`+
+			`"spec":{"type":"Static","static":{"hosts":[{"host":"jsonplaceholder.typicode.com","port":80}]}}}`))
 }

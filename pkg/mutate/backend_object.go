@@ -2,6 +2,9 @@ package mutate
 
 import (
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 
 	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -91,14 +94,57 @@ func (b *BackendObject) Patch(pol *policy.Policy, mesh sets.Set[string]) ([]json
 		return nil, reason, nil
 	}
 	// The unstructured object is not the raw bytes: a number beyond int64,
-	// say, decodes to a nearby float64. So the edits are found between the
-	// decoded object and its stamped copy, replayed onto the raw JSON, and
-	// the patch is the diff of the raw bytes against that.
+	// say, decodes to a nearby float64. So the patch may only carry values
+	// gatemesh wrote. diffObjects makes it so unless a list changed; then
+	// the edits are replayed onto the raw JSON and diffed against it.
+	if ops, ok := diffObjects(nil, "", b.obj.Object, out.Object); ok {
+		return ops, reason, nil
+	}
 	ops, err := patchRaw(b.raw, b.obj.Object, out.Object)
 	if err != nil {
 		return nil, "", err
 	}
 	return ops, reason, nil
+}
+
+// diffObjects appends the patch from before to after, objects decoded from
+// the same JSON at path, to ops. It descends into objects both have, and
+// writes every other difference as the value after has there: a value
+// gatemesh wrote, since after is before with gatemesh's edits. A list that
+// differs is not descended into, and a value in it may have been the user's,
+// so then it reports false. Keys go in sorted order, so the patch is stable.
+func diffObjects(ops []jsonpatch.Operation, path string, before, after map[string]any) ([]jsonpatch.Operation, bool) {
+	for _, k := range slices.Sorted(maps.Keys(before)) {
+		if _, ok := after[k]; !ok {
+			ops = append(ops, jsonpatch.NewOperation("remove", path+"/"+escapePointer(k), nil))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(after)) {
+		p := path + "/" + escapePointer(k)
+		a := after[k]
+		b, inBefore := before[k]
+		if !inBefore {
+			ops = append(ops, jsonpatch.NewOperation("add", p, a))
+			continue
+		}
+		bm, bIsMap := b.(map[string]any)
+		am, aIsMap := a.(map[string]any)
+		if bIsMap && aIsMap {
+			var ok bool
+			if ops, ok = diffObjects(ops, p, bm, am); !ok {
+				return nil, false
+			}
+			continue
+		}
+		if reflect.DeepEqual(a, b) {
+			continue
+		}
+		if _, isList := b.([]any); isList {
+			return nil, false
+		}
+		ops = append(ops, jsonpatch.NewOperation("replace", p, a))
+	}
+	return ops, true
 }
 
 // offlineBackendPatch is Document's path for backend objects: without an

@@ -1,10 +1,12 @@
 package mutate
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/sets"
 
@@ -157,6 +159,53 @@ func TestParseBackendObject(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got.Target()); diff != "" {
 				t.Errorf("Target() mismatch (-want,+got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDiffObjects(t *testing.T) {
+	obj := func(s string) map[string]any {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	cases := map[string]struct {
+		before, after string
+		want          []jsonpatch.Operation
+		ok            bool
+	}{
+		"equal objects give no patch": {
+			before: `{"a":{"b":[1,2]},"c":"d"}`, after: `{"a":{"b":[1,2]},"c":"d"}`, ok: true,
+		},
+		"adds, replaces and removes at depth, keys escaped and sorted": {
+			before: `{"metadata":{"annotations":{"a/b":"1","z~":"2"}},"spec":{"x":1,"ssl":"s"}}`,
+			after:  `{"metadata":{"annotations":{"a/b":"1","new":"3"}},"spec":{"x":1,"ssl":{"sds":{}}},"t":true}`,
+			want: []jsonpatch.Operation{
+				jsonpatch.NewOperation("remove", "/metadata/annotations/z~0", nil),
+				jsonpatch.NewOperation("add", "/metadata/annotations/new", "3"),
+				jsonpatch.NewOperation("replace", "/spec/ssl", map[string]any{"sds": map[string]any{}}),
+				jsonpatch.NewOperation("add", "/t", true),
+			},
+			ok: true,
+		},
+		"a changed list is not diffed": {
+			before: `{"spec":{"hosts":[{"port":1}]}}`, after: `{"spec":{"hosts":[{"port":2}]}}`,
+		},
+		"a list replaced by an object is not diffed": {
+			before: `{"spec":{"hosts":[1]}}`, after: `{"spec":{"hosts":{}}}`,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, ok := diffObjects(nil, "", obj(tc.before), obj(tc.after))
+			if ok != tc.ok {
+				t.Fatalf("ok = %v, want %v", ok, tc.ok)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("patch (-want,+got):\n%s", diff)
 			}
 		})
 	}

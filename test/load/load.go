@@ -28,6 +28,8 @@ type options struct {
 	// serverMemLimit is the server's GOMEMLIMIT, as the manifests set it
 	// from the container's memory limit.
 	serverMemLimit string
+	// serverCPUProfile, if set, is where the server writes its CPU profile.
+	serverCPUProfile string
 }
 
 type result struct {
@@ -57,6 +59,9 @@ func run(ctx context.Context, o options) (*result, error) {
 	child.Env = append(os.Environ(), serverEnv+"=1", portEnv+"="+strconv.Itoa(port), certDirEnv+"="+dir)
 	if o.serverMemLimit != "" {
 		child.Env = append(child.Env, "GOMEMLIMIT="+o.serverMemLimit)
+	}
+	if o.serverCPUProfile != "" {
+		child.Env = append(child.Env, cpuProfileEnv+"="+o.serverCPUProfile)
 	}
 	child.Stderr = io.Discard
 	if os.Getenv("GATEMESH_LOAD_SERVER_STDERR") != "" {

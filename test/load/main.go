@@ -34,6 +34,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send (at most 2m)")
 	flag.IntVar(&o.maxRequests, "max-requests", 2_000_000, "stop after this many reviews")
 	flag.StringVar(&o.serverMemLimit, "server-gomemlimit", "", "GOMEMLIMIT for the server process (the manifests set it from the memory limit); empty inherits")
+	flag.StringVar(&o.serverCPUProfile, "server-cpuprofile", "", "write the server's CPU profile to this file (for go tool pprof)")
 	flag.Parse()
 	if o.duration > 2*time.Minute || o.duration <= 0 || o.clients < 1 || o.clients > 1024 || o.maxRequests < 1 {
 		fmt.Fprintln(os.Stderr, "load: -duration must be in (0, 2m], -clients in [1, 1024], -max-requests positive")

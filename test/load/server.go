@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 
@@ -21,6 +22,8 @@ const (
 	serverEnv  = "GATEMESH_LOAD_SERVER"
 	portEnv    = "GATEMESH_LOAD_PORT"
 	certDirEnv = "GATEMESH_LOAD_CERT_DIR"
+	// cpuProfileEnv names the file the server writes its CPU profile to.
+	cpuProfileEnv = "GATEMESH_LOAD_CPUPROFILE"
 )
 
 // meshNamespaces are the namespaces the server takes to exist, with labels:
@@ -55,6 +58,17 @@ func runServer() error {
 	})
 	for path, h := range admit.Handlers(pol, meshNamespaces) {
 		srv.Register(path, h)
+	}
+	if path := os.Getenv(cpuProfileEnv); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
