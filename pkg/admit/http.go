@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -125,10 +126,19 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp := e.hook.Handle(ctx, req)
 	observe(req, resp, time.Since(start))
 
-	w.Header().Set("Content-Type", "application/json")
+	// The answer is encoded whole first, so that it goes out with a
+	// Content-Length in one write rather than in chunks as it is encoded.
 	out := admissionv1.AdmissionReview{Response: &resp.AdmissionResponse}
 	out.APIVersion, out.Kind = admissionv1.SchemeGroupVersion.String(), "AdmissionReview"
-	if err := jsonv1.NewEncoder(w).Encode(out); err != nil {
+	buf.Reset()
+	if err := jsonv1.NewEncoder(buf).Encode(out); err != nil {
+		log.FromContext(ctx).Error(err, "Failed to encode admission response")
+		httpError(w, http.StatusInternalServerError, "failed to encode the admission response")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	if _, err := w.Write(buf.Bytes()); err != nil {
 		log.FromContext(ctx).Error(err, "Failed to write admission response")
 	}
 }

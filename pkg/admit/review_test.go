@@ -3,6 +3,7 @@ package admit
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -72,5 +73,20 @@ func TestDecodeReviewReadsHeadInOnePass(t *testing.T) {
 				t.Errorf("object raw starts %.20q", got.Object.Raw)
 			}
 		})
+	}
+}
+
+// TestEndpointAnswersWithContentLength checks that the answer is written
+// whole, with its length, rather than chunked.
+func TestEndpointAnswersWithContentLength(t *testing.T) {
+	rec := send(newPodHandler(t, enabledNamespaces(nil)), "POST", "application/json", review("Pod", "CREATE", string(realisticPod(t))))
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if got, want := rec.Header().Get("Content-Length"), strconv.Itoa(rec.Body.Len()); got != want {
+		t.Errorf("Content-Length = %q, want %q", got, want)
+	}
+	if !bytes.Contains(rec.Body.Bytes(), []byte(`"patch":"`)) {
+		t.Errorf("answer has no patch: %.200s", rec.Body)
 	}
 }
