@@ -128,6 +128,7 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// The answer is encoded whole first, so that it goes out with a
 	// Content-Length in one write rather than in chunks as it is encoded.
+	// It reuses buf: the request, whose object may point into it, is done.
 	out := admissionv1.AdmissionReview{Response: &resp.AdmissionResponse}
 	out.APIVersion, out.Kind = admissionv1.SchemeGroupVersion.String(), "AdmissionReview"
 	buf.Reset()
@@ -145,8 +146,9 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // bodies recycles request buffers: a review is read whole before it is
 // decoded, and growing a fresh buffer for each was a third of the bytes
-// allocated per admission. Decoding copies what it keeps, so a buffer is
-// free again once the answer is written.
+// allocated per admission. A buffer holds the review, whose decoded object
+// may point into it (see reviewOptions), until the handler has answered;
+// then it holds the encoded answer until that is written, and is free.
 var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // maxPooledBuffer keeps the rare huge review's buffer out of the pool.
@@ -168,6 +170,9 @@ func putBuffer(b *bytes.Buffer) {
 }
 
 // decodeReview decodes and checks an admission.k8s.io/v1 AdmissionReview.
+// The request's object, old object and options are slices of body, not
+// copies: a pod can be megabytes. So body must not change while the request is in use.
+//
 // If head is not nil, request.object is also decoded into it in the same
 // pass, and head is returned; if the object does not decode into head, the
 // review is decoded again without it, head is returned nil, and the handler
@@ -177,11 +182,11 @@ func decodeReview(body []byte, head any) (admission.Request, any, error) {
 		return admission.Request{}, nil, errors.New("request body is empty; send an AdmissionReview")
 	}
 	var review admissionv1.AdmissionReview
-	opts, decoded := reviewOptions(body, head)
-	err := json.Unmarshal(body, &review, opts)
+	decoded := false
+	err := json.Unmarshal(body, &review, reviewOptions(body, head, &decoded))
 	if err != nil && head != nil {
-		review = admissionv1.AdmissionReview{}
-		err = json.Unmarshal(body, &review, mutate.DecodeOptions())
+		review, head = admissionv1.AdmissionReview{}, nil
+		err = json.Unmarshal(body, &review, reviewOptions(body, nil, nil))
 	}
 	if err != nil {
 		return admission.Request{}, nil, fmt.Errorf("malformed AdmissionReview: %w", err)
@@ -196,7 +201,7 @@ func decodeReview(body []byte, head any) (admission.Request, any, error) {
 	if review.Request.UID == "" {
 		return admission.Request{}, nil, errors.New("AdmissionReview request has no uid")
 	}
-	if !*decoded {
+	if !decoded {
 		head = nil
 	}
 	return admission.Request{AdmissionRequest: *review.Request}, head, nil
@@ -205,28 +210,29 @@ func decodeReview(body []byte, head any) (admission.Request, any, error) {
 // objectPointer is where the object sits in an AdmissionReview.
 const objectPointer jsontext.Pointer = "/request/object"
 
-// reviewOptions decodes a review from body, with request.object also
-// decoded into head when head is not nil; decoded tells whether it was.
-func reviewOptions(body []byte, head any) (opts json.Options, decoded *bool) {
-	decoded = new(bool)
-	if head == nil {
-		return mutate.DecodeOptions(), decoded
-	}
+// reviewOptions decode a review from body, with the request's raw objects
+// (object, oldObject, options) as slices of body, and request.object also
+// decoded into head when head is not nil; *decoded is then set if it was.
+func reviewOptions(body []byte, head any, decoded *bool) json.Options {
 	object := func(dec *jsontext.Decoder, raw *runtime.RawExtension) error {
-		if dec.PeekKind() != '{' || dec.StackPointer() != objectPointer {
+		if dec.PeekKind() != '{' {
 			return errors.ErrUnsupported // runtime.RawExtension's own decoding
 		}
 		// The offset is just past the member's name: what follows is
 		// the colon, perhaps whitespace, and the object.
 		start := dec.InputOffset()
-		if err := json.UnmarshalDecode(dec, head); err != nil {
+		if head != nil && dec.StackPointer() == objectPointer {
+			if err := json.UnmarshalDecode(dec, head); err != nil {
+				return err
+			}
+			*decoded = true
+		} else if _, err := dec.ReadValue(); err != nil {
 			return err
 		}
-		raw.Raw = bytes.Clone(bytes.TrimLeft(body[start:dec.InputOffset()], ": \t\r\n"))
-		*decoded = true
+		raw.Raw = bytes.TrimLeft(body[start:dec.InputOffset()], ": \t\r\n")
 		return nil
 	}
-	return json.JoinOptions(mutate.DecodeOptions(), json.WithUnmarshalers(json.UnmarshalFromFunc(object))), decoded
+	return json.JoinOptions(mutate.DecodeOptions(), json.WithUnmarshalers(json.UnmarshalFromFunc(object)))
 }
 
 // httpError answers with a plain-text error.
