@@ -1,7 +1,9 @@
 // Package mutate changes objects the way gatemesh's policy says. Every
 // function here is pure: it reads only its arguments, never modifies them,
-// and returns a changed copy with a named reason. Every edit is an ensure, so
-// applying a mutation twice gives the same result as applying it once.
+// and returns a changed copy with a named reason. (A SidecarCache, when one
+// is passed, only remembers what would be built anyway; results are the
+// same without it.) Every edit is an ensure, so applying a mutation twice
+// gives the same result as applying it once.
 package mutate
 
 import (
