@@ -167,3 +167,53 @@ func skip(dec *jsontext.Decoder) error {
 	_, err := dec.ReadValue()
 	return err
 }
+
+var _ json.UnmarshalerFrom = (*podElements)(nil)
+
+// UnmarshalJSONFrom decodes the pod's containers and volumes as raw JSON,
+// skipping everything else with one ReadValue each, as PodHead does.
+func (e *podElements) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	return readObject(dec, "pod", func(name []byte) error {
+		if string(name) != "spec" {
+			return skip(dec)
+		}
+		return readObject(dec, "spec", func(name []byte) error {
+			switch string(name) {
+			case "containers":
+				return readValues(dec, "spec.containers", &e.Spec.Containers)
+			case "volumes":
+				return readValues(dec, "spec.volumes", &e.Spec.Volumes)
+			}
+			return skip(dec)
+		})
+	})
+}
+
+// readValues decodes a list into the raw JSON of its elements; null leaves
+// *values nil.
+func readValues(dec *jsontext.Decoder, what string, values *[]jsontext.Value) error {
+	switch k := dec.PeekKind(); k {
+	case 'n':
+		*values = nil
+		return skip(dec)
+	case '[':
+	default:
+		return fmt.Errorf("%s: expected an array, found %v", what, k)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	list := make([]jsontext.Value, 0, 4)
+	for dec.PeekKind() != ']' {
+		v, err := dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		list = append(list, v.Clone())
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	*values = list
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
 )
@@ -15,6 +16,29 @@ import (
 type plainHead struct {
 	Metadata *PodHeadMeta `json:"metadata"`
 	Spec     *PodHeadSpec `json:"spec"`
+}
+
+// plainElements is podElements without its UnmarshalJSONFrom.
+type plainElements struct {
+	Spec struct {
+		Containers []jsontext.Value `json:"containers"`
+		Volumes    []jsontext.Value `json:"volumes"`
+	} `json:"spec"`
+}
+
+// checkElements compares podElements' fast decoding with the default one.
+func checkElements(t *testing.T, raw []byte) {
+	t.Helper()
+	var fast podElements
+	var plain plainElements
+	fastErr := json.Unmarshal(raw, &fast, DecodeOptions())
+	plainErr := json.Unmarshal(raw, &plain, DecodeOptions())
+	if (fastErr == nil) != (plainErr == nil) {
+		t.Fatalf("elements of %q: fast error %v, default error %v", raw, fastErr, plainErr)
+	}
+	if diff := cmp.Diff(podElements(plain), fast); fastErr == nil && diff != "" {
+		t.Fatalf("elements of %q (-default,+fast):\n%s", raw, diff)
+	}
 }
 
 func decodeBoth(raw []byte) (fast PodHead, fastErr error, plain PodHead, plainErr error) {
@@ -51,8 +75,8 @@ var podHeadCases = []string{
 	"{\"m\xffetadata\":{},\"spec\":{\"containers\":[{\"name\":\"\xff\"}]}}",
 }
 
-// TestPodHeadMatchesDefaultDecoding checks PodHead's fast decoding against
-// json v2's default decoding of the same fields.
+// TestPodHeadMatchesDefaultDecoding checks PodHead's and podElements' fast
+// decoding against json v2's default decoding of the same fields.
 func TestPodHeadMatchesDefaultDecoding(t *testing.T) {
 	for _, in := range podHeadCases {
 		fast, fastErr, plain, plainErr := decodeBoth([]byte(in))
@@ -63,11 +87,12 @@ func TestPodHeadMatchesDefaultDecoding(t *testing.T) {
 		if diff := cmp.Diff(plain, fast); fastErr == nil && diff != "" {
 			t.Errorf("%s: (-default,+fast):\n%s", in, diff)
 		}
+		checkElements(t, []byte(in))
 	}
 }
 
-// FuzzPodHead checks PodHead's fast decoding against json v2's default
-// decoding on arbitrary input: they must fail together, and decode the same
+// FuzzPodHead checks PodHead's (and podElements') fast decoding against
+// json v2's default decoding on arbitrary input: they must fail together, and decode the same
 // head when they succeed.
 func FuzzPodHead(f *testing.F) {
 	for _, in := range podHeadCases {
@@ -92,5 +117,6 @@ func FuzzPodHead(f *testing.F) {
 		if diff := cmp.Diff(plain, fast); fastErr == nil && diff != "" {
 			t.Fatalf("(-default,+fast):\n%s", diff)
 		}
+		checkElements(t, raw)
 	})
 }

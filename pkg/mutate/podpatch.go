@@ -38,7 +38,7 @@ func PodPatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.
 // SidecarCache, an added container or volume is a jsontext.Value, its JSON,
 // rather than a typed value; the cache shares it, so it must only be read.
 func PodPatchHead(raw []byte, head *PodHead, pol *policy.Policy, ns policy.Namespace, cache *SidecarCache) ([]jsonpatch.Operation, policy.Reason, error) {
-	return podLikePatch(raw, head, "pod", func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason, *sidecarSet) {
+	return podLikePatch(raw, head, "pod", cache, func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason, *sidecarSet) {
 		// injectPod only sets annotations and replaces or appends whole
 		// elements, so new lists and a new annotation map are copy
 		// enough; the skeleton is never deep-copied.
@@ -54,7 +54,7 @@ func PodPatchHead(raw []byte, head *PodHead, pol *policy.Policy, ns policy.Names
 
 // PodTemplatePatch is PodPatch for raw, the JSON of a pod template.
 func PodTemplatePatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.Operation, policy.Reason, error) {
-	return podLikePatch(raw, nil, "pod template", func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason, *sidecarSet) {
+	return podLikePatch(raw, nil, "pod template", nil, func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason, *sidecarSet) {
 		tmpl := &corev1.PodTemplateSpec{ObjectMeta: meta, Spec: spec}
 		out, reason := PodTemplate(tmpl, pol, ns)
 		return &out.ObjectMeta, &out.Spec, reason, nil
@@ -77,7 +77,7 @@ type injectFunc func(metav1.ObjectMeta, corev1.PodSpec) (*metav1.ObjectMeta, *co
 // patch is then made piece by piece, each changed piece diffed against its
 // raw JSON (see patchRaw), so fields gatemesh does not know about survive and
 // every path is valid against raw.
-func podLikePatch(raw []byte, head *PodHead, what string, inject injectFunc) ([]jsonpatch.Operation, policy.Reason, error) {
+func podLikePatch(raw []byte, head *PodHead, what string, cache *SidecarCache, inject injectFunc) ([]jsonpatch.Operation, policy.Reason, error) {
 	if head == nil {
 		head = new(PodHead)
 		if err := decodeStrictCase(raw, head); err != nil {
@@ -109,10 +109,10 @@ func podLikePatch(raw []byte, head *PodHead, what string, inject injectFunc) ([]
 	}
 	var spec corev1.PodSpec
 	var err error
-	if spec.Containers, err = skeletons[corev1.Container](names.containers, rawElements(elems, true), IstioProxyName, SDSName); err != nil {
+	if spec.Containers, err = skeletons[corev1.Container](names.containers, rawElements(elems, true), cache, IstioProxyName, SDSName); err != nil {
 		return nil, "", fmt.Errorf("failed to decode %s containers: %w", what, err)
 	}
-	if spec.Volumes, err = skeletons[corev1.Volume](names.volumes, rawElements(elems, false), volumeNames()...); err != nil {
+	if spec.Volumes, err = skeletons[corev1.Volume](names.volumes, rawElements(elems, false), cache, volumeNames()...); err != nil {
 		return nil, "", fmt.Errorf("failed to decode %s volumes: %w", what, err)
 	}
 
@@ -167,8 +167,11 @@ type named interface {
 }
 
 // skeletons builds the elements from their names; those named one of whole
-// are decoded whole from raws, which then holds every element.
-func skeletons[T named](names *[]nameOnly, raws []jsontext.Value, whole ...string) ([]T, error) {
+// are decoded whole from raws, which then holds every element. An element
+// whose JSON is that of one cache holds (one gatemesh wrote, unchanged
+// since) is not decoded: it is the cached element, shared, so it must only
+// be read or replaced whole.
+func skeletons[T named](names *[]nameOnly, raws []jsontext.Value, cache *SidecarCache, whole ...string) ([]T, error) {
 	if names == nil {
 		return nil, nil
 	}
@@ -180,6 +183,10 @@ func skeletons[T named](names *[]nameOnly, raws []jsontext.Value, whole ...strin
 		}
 		if i >= len(raws) {
 			return nil, fmt.Errorf("internal error: element %d (%s) was not decoded", i, n.Name)
+		}
+		if known, ok := cache.known(n.Name, raws[i]).(*T); ok {
+			out[i] = *known
+			continue
 		}
 		if err := decodeStrictCase(raws[i], &out[i]); err != nil {
 			return nil, fmt.Errorf("element %d (%s): %w", i, n.Name, err)

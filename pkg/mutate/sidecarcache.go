@@ -1,6 +1,7 @@
 package mutate
 
 import (
+	"bytes"
 	"encoding/json"
 	"sync"
 
@@ -124,6 +125,41 @@ func (s *sidecarSet) json(name string) (jsontext.Value, bool) {
 	}
 	js, ok := s.encoded[name]
 	return js, ok
+}
+
+// known returns the cached container or volume (a *corev1.Container or
+// *corev1.Volume) called name whose JSON is raw, or nil: on reinvocation, a
+// pod's sidecars are usually byte for byte what gatemesh wrote, and need
+// neither decoding nor a deep comparison. c may be nil. The element is
+// shared: callers must not modify it.
+func (c *SidecarCache) known(name string, raw []byte) any {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, set := range c.entries {
+		if js, ok := set.encoded[name]; ok && bytes.Equal(js, raw) {
+			return set.element(name)
+		}
+	}
+	return nil
+}
+
+// element returns the set's container or volume called name, or nil.
+func (s *sidecarSet) element(name string) any {
+	switch name {
+	case IstioProxyName:
+		return &s.istioProxy
+	case SDSName:
+		return &s.sds
+	}
+	for i := range s.volumes {
+		if s.volumes[i].Name == name {
+			return &s.volumes[i]
+		}
+	}
+	return nil
 }
 
 // len reports how many plans are cached.

@@ -10,6 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"gomodules.xyz/jsonpatch/v2"
 	"sigs.k8s.io/yaml"
+
+	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
 // TestSidecarCacheChangesNothing checks that a patch made with a sidecar
@@ -39,6 +41,30 @@ func TestSidecarCacheChangesNothing(t *testing.T) {
 				if diff := cmp.Diff(want, mustApply(t, raw, ops)); diff != "" {
 					t.Errorf("%s rev %q pass %d: pod with the cache (-without,+with):\n%s", path, rev, pass, diff)
 				}
+			}
+			if plainErr != nil || len(plainOps) == 0 {
+				continue
+			}
+			// Reinvocation: the injected pod, whose sidecars the cache
+			// knows byte for byte, and the same pod with one of them
+			// edited, which the cache must not take for its own.
+			injected, err := strictApply(raw, plainOps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			edited := bytes.Replace(injected, []byte(`"--proxyLogLevel=`), []byte(`"--edited","--proxyLogLevel=`), 1)
+			for _, again := range [][]byte{injected, edited} {
+				plainOps, plainReason, _ := PodPatch(again, pol, ns)
+				ops, reason, err := PodPatchHead(again, nil, pol, ns, &cache)
+				if err != nil || reason != plainReason {
+					t.Fatalf("%s rev %q again: reason %q, err %v; without the cache %q", path, rev, reason, err, plainReason)
+				}
+				if diff := cmp.Diff(mustApply(t, again, plainOps), mustApply(t, again, ops)); diff != "" {
+					t.Errorf("%s rev %q again: pod with the cache (-without,+with):\n%s", path, rev, diff)
+				}
+			}
+			if _, reason, _ := PodPatchHead(edited, nil, pol, ns, &cache); !bytes.Equal(edited, injected) && reason != policy.ReasonInjected {
+				t.Errorf("%s rev %q: an edited sidecar gave reason %q, want it restored (%q)", path, rev, reason, policy.ReasonInjected)
 			}
 		}
 	}
