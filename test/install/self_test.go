@@ -62,7 +62,12 @@ func emptySecret(t *testing.T) {
 // webhook configuration sends requests).
 func newSelf(t *testing.T, rec *logRecorder, name string, validity time.Duration) *certs.Self {
 	t.Helper()
-	src, err := certs.NewSelf(clientFor(t, asServiceAccount()), certs.SelfConfig{
+	return newSelfWith(t, clientFor(t, asServiceAccount()), rec, name, validity)
+}
+
+func newSelfWith(t *testing.T, c client.Client, rec *logRecorder, name string, validity time.Duration) *certs.Self {
+	t.Helper()
+	src, err := certs.NewSelf(c, certs.SelfConfig{
 		Secret:               types.NamespacedName{Namespace: systemNamespace, Name: selfSecretName},
 		WebhookConfiguration: webhookConfigName,
 		Hosts:                append(certs.ServiceHosts(serviceName, systemNamespace), "127.0.0.1"),
@@ -179,17 +184,20 @@ func TestSelfManagedReplicasAgreeOnOneCA(t *testing.T) {
 		}
 	})
 
-	// Eight sources released at the same instant all read the empty
-	// Secret and all write: the API server accepts one write and refuses
+	// Eight sources all read the empty Secret (a barrier holds each first
+	// read until every one has read, so that the race happens on any
+	// machine) and all write: the API server accepts one write and refuses
 	// the others on resourceVersion, and they adopt the winner's.
 	t.Run("eight replicas released at once", func(t *testing.T) {
 		emptySecret(t)
 		rec := newLogRecorder(t)
 		srcs := make([]*certs.Self, 8)
-		for i := range srcs {
-			srcs[i] = newSelf(t, rec, fmt.Sprintf("replica-%d", i), 0)
-		}
 		ctx, cancel := context.WithCancel(t.Context())
+		barrier := newReadBarrier(ctx, len(srcs))
+		for i := range srcs {
+			c := &firstReadWaits{Client: clientFor(t, asServiceAccount()), barrier: barrier}
+			srcs[i] = newSelfWith(t, c, rec, fmt.Sprintf("replica-%d", i), 0)
+		}
 		var wg sync.WaitGroup
 		release := make(chan struct{})
 		for _, s := range srcs {
@@ -220,6 +228,46 @@ func TestSelfManagedReplicasAgreeOnOneCA(t *testing.T) {
 			t.Error("no write was refused, so the replicas did not race; the test proves nothing")
 		}
 	})
+}
+
+// readBarrier releases its waiters once n of them have arrived, or when
+// ctx ends.
+type readBarrier struct {
+	ctx     context.Context
+	arrived atomic.Int32
+	n       int32
+	all     chan struct{}
+}
+
+func newReadBarrier(ctx context.Context, n int) *readBarrier {
+	return &readBarrier{ctx: ctx, n: int32(n), all: make(chan struct{})}
+}
+
+func (b *readBarrier) arriveAndWait() {
+	if b.arrived.Add(1) == b.n {
+		close(b.all)
+	}
+	select {
+	case <-b.all:
+	case <-b.ctx.Done():
+	}
+}
+
+// firstReadWaits holds a replica's first read of a Secret at the barrier,
+// after the read: every replica then writes against the same
+// resourceVersion.
+type firstReadWaits struct {
+	client.Client
+	barrier *readBarrier
+	once    sync.Once
+}
+
+func (c *firstReadWaits) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	err := c.Client.Get(ctx, key, obj, opts...)
+	if _, ok := obj.(*corev1.Secret); ok {
+		c.once.Do(c.barrier.arriveAndWait)
+	}
+	return err
 }
 
 // TestSelfManagedRotationUnderLoad runs two webhook instances whose serving
