@@ -32,6 +32,9 @@ func TestCertManagerReadinessWaitsForTheCertificate(t *testing.T) {
 	applyKinds(t, renderOverlay(t, "cert-manager"),
 		"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Issuer", "Certificate")
 	key := types.NamespacedName{Namespace: systemNamespace, Name: certificateName}
+	// A Certificate left Ready by an earlier run (go test -count=N against
+	// one control plane) starts again as cert-manager has not seen it.
+	clearStatus(t, key)
 	dir := t.TempDir()
 	rec := newLogRecorder(t)
 	src := certs.NewCertManager(clientFor(t, asServiceAccount()), key, dir,
@@ -96,6 +99,20 @@ func setReadyCondition(t *testing.T, key types.NamespacedName, status cmmeta.Con
 	}}
 	if err := admin.Status().Update(t.Context(), &cert); err != nil {
 		t.Fatalf("failed to update the Certificate's status: %v", err)
+	}
+}
+
+// clearStatus empties the Certificate's status, as before cert-manager has
+// looked at it.
+func clearStatus(t *testing.T, key types.NamespacedName) {
+	t.Helper()
+	var cert cmapi.Certificate
+	if err := admin.Get(t.Context(), key, &cert); err != nil {
+		t.Fatal(err)
+	}
+	cert.Status = cmapi.CertificateStatus{}
+	if err := admin.Status().Update(t.Context(), &cert); err != nil {
+		t.Fatalf("failed to clear the Certificate's status: %v", err)
 	}
 }
 
