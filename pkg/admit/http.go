@@ -171,7 +171,8 @@ func putBuffer(b *bytes.Buffer) {
 
 // decodeReview decodes and checks an admission.k8s.io/v1 AdmissionReview.
 // The request's object, old object and options are slices of body, not
-// copies: a pod can be megabytes. So body must not change while the request is in use.
+// copies, since a pod can be megabytes: body must not change while the
+// request is in use.
 //
 // If head is not nil, request.object is also decoded into it in the same
 // pass, and head is returned; if the object does not decode into head, the
