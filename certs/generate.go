@@ -63,28 +63,32 @@ func validityWindow(now time.Time, validity time.Duration) (time.Time, time.Time
 	return now.Add(-min(validity/10, maxBackdate)), now.Add(validity)
 }
 
-// newCA generates a self-signed ECDSA P-256 CA certificate valid for
-// validity from now.
-func newCA(now time.Time, validity time.Duration) (*keyPair, error) {
+// newKeyAndTemplate generates an ECDSA P-256 key (what names it in errors)
+// and a certificate template with a fresh serial, valid for validity from
+// now, for newCA and newServing to fill in.
+func newKeyAndTemplate(what string, now time.Time, validity time.Duration) (*ecdsa.PrivateKey, *x509.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("failed to generate CA key: %w", err)
+		return nil, nil, fmt.Errorf("failed to generate %s key: %w", what, err)
 	}
 	serial, err := newSerial()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	notBefore, notAfter := validityWindow(now, validity)
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: fmt.Sprintf("gatemesh-ca@%d", now.Unix())},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
+	return key, &x509.Certificate{SerialNumber: serial, NotBefore: notBefore, NotAfter: notAfter}, nil
+}
+
+// newCA generates a self-signed ECDSA P-256 CA certificate valid for
+// validity from now.
+func newCA(now time.Time, validity time.Duration) (*keyPair, error) {
+	key, tmpl, err := newKeyAndTemplate("CA", now, validity)
+	if err != nil {
+		return nil, err
 	}
+	tmpl.Subject = pkix.Name{CommonName: fmt.Sprintf("gatemesh-ca@%d", now.Unix())}
+	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
+	tmpl.BasicConstraintsValid, tmpl.IsCA, tmpl.MaxPathLenZero = true, true, true
 	return sign(tmpl, tmpl, key, key)
 }
 
@@ -94,23 +98,13 @@ func newServing(ca *keyPair, hosts []string, now time.Time, validity time.Durati
 	if len(hosts) == 0 {
 		return nil, errors.New("internal error: a serving certificate needs at least one host")
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("failed to generate serving key: %w", err)
-	}
-	serial, err := newSerial()
+	key, tmpl, err := newKeyAndTemplate("serving", now, validity)
 	if err != nil {
 		return nil, err
 	}
-	notBefore, notAfter := validityWindow(now, validity)
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: hosts[0]},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
+	tmpl.Subject = pkix.Name{CommonName: hosts[0]}
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
