@@ -2,30 +2,19 @@ package mutate
 
 import (
 	"encoding/json"
+	"testing"
 
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	"gomodules.xyz/jsonpatch/v2"
-	"path/filepath"
-	"testing"
-
-	"sigs.k8s.io/yaml"
 )
 
 // FuzzPodPatch feeds arbitrary JSON to the pod mutator. It must never panic;
 // a patch it returns must apply to the input; and mutating the patched pod
 // again must yield an empty patch.
 func FuzzPodPatch(f *testing.F) {
-	inputs, err := filepath.Glob(filepath.Join("testdata", "pod", "*.in.yaml"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, path := range inputs {
-		js, err := yaml.YAMLToJSON(readTestdata(f, path))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(js, "")
-		f.Add(js, "1-28")
+	for _, in := range goldenPodInputs(f) {
+		f.Add(in.json, "")
+		f.Add(in.json, "1-28")
 	}
 	f.Add([]byte(`{"metadata":{"labels":{"gloo":"gateway-proxy"}}}`), "")
 	f.Add([]byte(`null`), "")

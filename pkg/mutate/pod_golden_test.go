@@ -140,6 +140,31 @@ func render(docs []MutatedDocument) []byte {
 	return b.Bytes()
 }
 
+// goldenPodInput is one of testdata/pod's inputs, as JSON.
+type goldenPodInput struct {
+	path string
+	json []byte
+}
+
+// goldenPodInputs reads every testdata/pod/*.in.yaml as JSON: the golden
+// tests' pods, which the other pod tests and fuzz targets use as seeds.
+func goldenPodInputs(t testing.TB) []goldenPodInput {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", "pod", "*.in.yaml"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no golden pods: %v", err)
+	}
+	out := make([]goldenPodInput, 0, len(paths))
+	for _, path := range paths {
+		js, err := yaml.YAMLToJSON(readTestdata(t, path))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, goldenPodInput{path: path, json: js})
+	}
+	return out
+}
+
 func readTestdata(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)

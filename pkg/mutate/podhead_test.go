@@ -1,13 +1,11 @@
 package mutate
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
-	"sigs.k8s.io/yaml"
 )
 
 // plainHead has PodHead's fields without its UnmarshalJSONFrom, so it
@@ -98,16 +96,8 @@ func FuzzPodHead(f *testing.F) {
 	for _, in := range podHeadCases {
 		f.Add([]byte(in))
 	}
-	inputs, err := filepath.Glob(filepath.Join("testdata", "pod", "*.in.yaml"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, path := range inputs {
-		js, err := yaml.YAMLToJSON(readTestdata(f, path))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(js)
+	for _, in := range goldenPodInputs(f) {
+		f.Add(in.json)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		fast, fastErr, plain, plainErr := decodeBoth(raw)

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"gomodules.xyz/jsonpatch/v2"
-	"sigs.k8s.io/yaml"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
@@ -18,19 +16,13 @@ import (
 // cache gives the same pod as one made without, on every golden pod, for a
 // cold cache and a warm one.
 func TestSidecarCacheChangesNothing(t *testing.T) {
-	inputs, err := filepath.Glob(filepath.Join("testdata", "pod", "*.in.yaml"))
-	if err != nil || len(inputs) == 0 {
-		t.Fatalf("no golden pods: %v", err)
-	}
+	inputs := goldenPodInputs(t)
 	pol := defaultPolicy(t)
 	var cache SidecarCache
 	for _, rev := range []string{"", "1-28"} {
 		ns := testNamespaces{"istio.io/rev": rev}.Namespace("ns")
-		for _, path := range inputs {
-			raw, err := yaml.YAMLToJSON(readTestdata(t, path))
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, in := range inputs {
+			path, raw := in.path, in.json
 			plainOps, plainReason, plainErr := PodPatch(raw, pol, ns)
 			want := mustApply(t, raw, plainOps)
 			for pass := range 2 {
