@@ -28,16 +28,38 @@ const kgatewayDisabled = "true"
 // It returns in itself when nothing changes, else a changed copy, and the
 // reason; in is never modified. The error reports a field of the wrong type.
 func Backend(in *unstructured.Unstructured, pol *policy.Policy, mesh sets.Set[string]) (*unstructured.Unstructured, policy.Reason, error) {
-	disable, err := lookupBool(in.Object, "spec", "disableIstioAutoMtls")
-	if err != nil {
-		return nil, "", err
+	return backendStamping.stamp(in, pol, mesh)
+}
+
+// backendStamping is how a kgateway Backend is read and stamped.
+var backendStamping = stamping{hostKey: "host", outside: backendOutside, block: func(*policy.Policy) block { return backendBlock }}
+
+// stamping is how one kind is read and stamped: the key of its targets'
+// hosts, its types whose targets are outside the cluster, and the block
+// gatemesh owns on it.
+type stamping struct {
+	hostKey string
+	outside []string
+	block   func(*policy.Policy) block
+}
+
+// facts reads what the policy decides on from in.
+func (k stamping) facts(in *unstructured.Unstructured, pol *policy.Policy) (disable bool, target policy.Target, err error) {
+	if disable, err = lookupBool(in.Object, "spec", "disableIstioAutoMtls"); err != nil {
+		return false, policy.Target{}, err
 	}
-	target, err := readTarget(in, pol, "host", backendOutside)
+	target, err = readTarget(in, pol, k.hostKey, k.outside)
+	return disable, target, err
+}
+
+// stamp reads in's facts and stamps it.
+func (k stamping) stamp(in *unstructured.Unstructured, pol *policy.Policy, mesh sets.Set[string]) (*unstructured.Unstructured, policy.Reason, error) {
+	disable, target, err := k.facts(in, pol)
 	if err != nil {
 		return nil, "", err
 	}
 	facts := policy.BackendFacts{DisableIstioAutoMtls: disable, Target: target, Mesh: mesh}
-	return stamp(in, pol, facts, backendBlock)
+	return stamp(in, pol, facts, k.block(pol))
 }
 
 var backendBlock = block{

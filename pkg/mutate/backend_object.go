@@ -32,10 +32,13 @@ func Stamps(gvk schema.GroupVersionKind) bool {
 // Parse it, resolve which of its Target's namespaces are in the mesh, then
 // Patch it.
 type BackendObject struct {
-	raw    []byte
-	obj    *unstructured.Unstructured
-	gvk    schema.GroupVersionKind
-	target policy.Target
+	raw      []byte
+	obj      *unstructured.Unstructured
+	gvk      schema.GroupVersionKind
+	stamping stamping
+	// What Parse read for Patch: the opt-out and the target.
+	disable bool
+	target  policy.Target
 }
 
 // ParseBackendObject decodes raw, the JSON of a Gloo Upstream or kgateway
@@ -46,21 +49,18 @@ func ParseBackendObject(raw []byte, pol *policy.Policy) (*BackendObject, error) 
 		return nil, fmt.Errorf("failed to decode object: %w", err)
 	}
 	b := &BackendObject{raw: raw, obj: obj, gvk: obj.GroupVersionKind()}
-	var err error
 	switch b.gvk {
 	case UpstreamGVK:
-		b.target, err = readTarget(obj, pol, "addr", upstreamOutside)
+		b.stamping = upstreamStamping
 	case BackendGVK:
-		b.target, err = readTarget(obj, pol, "host", backendOutside)
+		b.stamping = backendStamping
 	default:
 		return nil, fmt.Errorf("%s is not a kind gatemesh stamps", b.gvk)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("invalid %s: %w", b.gvk.Kind, err)
-	}
 	// Read every field Patch will read, so that Patch fails only on
 	// internal errors.
-	if _, err := lookupBool(obj.Object, "spec", "disableIstioAutoMtls"); err != nil {
+	var err error
+	if b.disable, b.target, err = b.stamping.facts(obj, pol); err != nil {
 		return nil, fmt.Errorf("invalid %s: %w", b.gvk.Kind, err)
 	}
 	if _, err := lookupAnnotations(obj.Object); err != nil {
@@ -76,17 +76,14 @@ func (b *BackendObject) GroupVersionKind() schema.GroupVersionKind { return b.gv
 // Namespaces are in the mesh.
 func (b *BackendObject) Target() policy.Target { return b.target }
 
-// Patch stamps the object with Upstream or Backend and returns the JSON patch
+// Patch stamps the object as Upstream or Backend would and returns the JSON patch
 // from the raw bytes it was parsed from, with the reason. The patch is
 // empty when nothing changes. mesh holds the namespaces, among Target's,
 // that are mesh-enabled. The patch is a diff against the raw bytes, so no
 // field gatemesh does not change is touched, whatever its type or value.
 func (b *BackendObject) Patch(pol *policy.Policy, mesh sets.Set[string]) ([]jsonpatch.Operation, policy.Reason, error) {
-	mutator := Upstream
-	if b.gvk == BackendGVK {
-		mutator = Backend
-	}
-	out, reason, err := mutator(b.obj, pol, mesh)
+	facts := policy.BackendFacts{DisableIstioAutoMtls: b.disable, Target: b.target, Mesh: mesh}
+	out, reason, err := stamp(b.obj, pol, facts, b.stamping.block(pol))
 	if err != nil {
 		return nil, "", fmt.Errorf("invalid %s: %w", b.gvk.Kind, err)
 	}

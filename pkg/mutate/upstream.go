@@ -22,17 +22,11 @@ var upstreamOutside = []string{"aws", "awsEc2", "azure", "gcp"}
 // It returns in itself when nothing changes, else a changed copy, and the
 // reason; in is never modified. The error reports a field of the wrong type.
 func Upstream(in *unstructured.Unstructured, pol *policy.Policy, mesh sets.Set[string]) (*unstructured.Unstructured, policy.Reason, error) {
-	disable, err := lookupBool(in.Object, "spec", "disableIstioAutoMtls")
-	if err != nil {
-		return nil, "", err
-	}
-	target, err := readTarget(in, pol, "addr", upstreamOutside)
-	if err != nil {
-		return nil, "", err
-	}
-	facts := policy.BackendFacts{DisableIstioAutoMtls: disable, Target: target, Mesh: mesh}
-	return stamp(in, pol, facts, upstreamBlock(pol))
+	return upstreamStamping.stamp(in, pol, mesh)
 }
+
+// upstreamStamping is how an Upstream is read and stamped.
+var upstreamStamping = stamping{hostKey: "addr", outside: upstreamOutside, block: upstreamBlock}
 
 func upstreamBlock(pol *policy.Policy) block {
 	return block{
