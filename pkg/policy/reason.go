@@ -77,6 +77,41 @@ const (
 	ReasonUnsupportedKind Reason = "unsupported_kind"
 )
 
+// Bootstrap reasons: the outcome for a ConfigMap holding a gateway's Envoy
+// bootstrap, where gatemesh ensures the static SDS cluster that the Upstreams
+// it stamps name (BootstrapPlan).
+const (
+	// ReasonBootstrapWanted: the namespace opted in, so the bootstrap should
+	// carry gatemesh's SDS cluster.
+	ReasonBootstrapWanted Reason = "bootstrap_cluster_wanted"
+	// ReasonBootstrapClusterAdded: gatemesh added its SDS cluster.
+	ReasonBootstrapClusterAdded Reason = "bootstrap_cluster_added"
+	// ReasonBootstrapClusterUpdated: gatemesh replaced the SDS cluster it had
+	// written with the one the policy now asks for.
+	ReasonBootstrapClusterUpdated Reason = "bootstrap_cluster_updated"
+	// ReasonBootstrapClusterPresent: the bootstrap already carries
+	// gatemesh's SDS cluster; nothing changes.
+	ReasonBootstrapClusterPresent Reason = "bootstrap_cluster_present"
+	// ReasonBootstrapClusterRemoved: the namespace opted out, and gatemesh
+	// removed the cluster it had written (and its mark).
+	ReasonBootstrapClusterRemoved Reason = "bootstrap_cluster_removed"
+	// ReasonBootstrapClusterForeign: a cluster of that name exists that
+	// gatemesh did not write (glooctl's, or Gloo's own Istio integration's),
+	// or wrote and someone edited since; gatemesh leaves it alone.
+	ReasonBootstrapClusterForeign Reason = "bootstrap_cluster_foreign"
+	// ReasonNotBootstrap: the ConfigMap has no Envoy bootstrap gatemesh
+	// recognises (no envoy.yaml key, or one that is not a mapping with
+	// static_resources, dynamic_resources, node or admin).
+	ReasonNotBootstrap Reason = "not_envoy_bootstrap"
+	// ReasonBootstrapTooLarge: the bootstrap is larger than gatemesh reads.
+	ReasonBootstrapTooLarge Reason = "bootstrap_too_large"
+	// ReasonBootstrapUnsupported: gatemesh cannot edit this bootstrap's YAML
+	// without touching more than its cluster (static_resources or its
+	// clusters is not a mapping and a list, or the layout is one gatemesh
+	// does not splice into); it leaves the bootstrap alone.
+	ReasonBootstrapUnsupported Reason = "bootstrap_unsupported"
+)
+
 var sentences = map[Reason]string{
 	ReasonInjected:            "istio-proxy and sds containers injected",
 	ReasonAlreadyInjected:     "pod already carries gatemesh's istio-proxy and sds containers",
@@ -102,6 +137,16 @@ var sentences = map[Reason]string{
 	ReasonUserAnnotation:           "kgateway.dev/disable-istio-auto-mtls was not written by gatemesh and is left alone",
 	ReasonStampEdited:              "what gatemesh stamped was edited since, so it is the user's and left alone",
 	ReasonUnsupportedKind:          "object is not a kind gatemesh stamps",
+
+	ReasonBootstrapWanted:         "namespace opted in, so the Envoy bootstrap needs gatemesh's SDS cluster",
+	ReasonBootstrapClusterAdded:   "gatemesh added the SDS cluster to the Envoy bootstrap",
+	ReasonBootstrapClusterUpdated: "gatemesh updated the SDS cluster it had added to the Envoy bootstrap",
+	ReasonBootstrapClusterPresent: "Envoy bootstrap already carries gatemesh's SDS cluster",
+	ReasonBootstrapClusterRemoved: "gatemesh removed the SDS cluster it had added to the Envoy bootstrap",
+	ReasonBootstrapClusterForeign: "Envoy bootstrap has an SDS cluster of that name that gatemesh did not write, and it is left alone",
+	ReasonNotBootstrap:            "ConfigMap holds no Envoy bootstrap gatemesh recognises",
+	ReasonBootstrapTooLarge:       "Envoy bootstrap is larger than 1 MiB, so gatemesh does not read it",
+	ReasonBootstrapUnsupported:    "gatemesh cannot add its SDS cluster to this Envoy bootstrap without rewriting more of it; add the cluster by hand or the gateway's mTLS routes return 503",
 }
 
 // Sentence describes the reason for people, for logs and summaries.
@@ -114,5 +159,10 @@ func (r Reason) Sentence() string {
 
 // Changes reports whether the reason means the object was changed.
 func (r Reason) Changes() bool {
-	return r == ReasonInjected || r == ReasonStamped || r == ReasonUnstamped
+	switch r {
+	case ReasonInjected, ReasonStamped, ReasonUnstamped,
+		ReasonBootstrapClusterAdded, ReasonBootstrapClusterUpdated, ReasonBootstrapClusterRemoved:
+		return true
+	}
+	return false
 }
