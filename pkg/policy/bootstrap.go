@@ -33,7 +33,7 @@ type BootstrapPlan struct {
 // and ReasonNamespaceNotEnabled when not; then gatemesh removes the cluster
 // it wrote, and only that.
 func (p *Policy) DecideBootstrap(ns Namespace) (*BootstrapPlan, Reason) {
-	if !p.NamespaceEnabled(ns) {
+	if ns.Labels[p.cfg.Selection.NamespaceLabel] != namespaceEnabledValue {
 		return nil, ReasonNamespaceNotEnabled
 	}
 	return p.bootstrapPlan(), ReasonBootstrapWanted
