@@ -12,10 +12,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"github.com/gatemesh/gatemesh/certs"
 	"github.com/gatemesh/gatemesh/pkg/admit"
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
@@ -34,6 +31,7 @@ type serveOptions struct {
 	ClientCA    string
 	// ShutdownDelay is how long readiness fails before the server stops.
 	ShutdownDelay time.Duration
+	Limits        admit.Limits
 	Certs         certOptions
 	Zap           zap.Options
 }
@@ -58,6 +56,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serv
 		"PEM file of CAs for the API server's client certificate; when set, clients without one are refused")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 5*time.Second,
 		"on SIGTERM, how long readiness fails before the server stops taking connections; requests in flight then finish")
+	fs.Int64Var(&o.Limits.MaxInflightBytes, "max-inflight-bytes", admit.DefaultMaxInflightBytes,
+		"request bytes held in memory at once, by all requests together, counted as they arrive; beyond it a request gets 503")
+	fs.IntVar(&o.Limits.MaxInflightRequests, "max-inflight-requests", admit.DefaultMaxInflightRequests,
+		"reviews decoded and answered at once; a review that finds no free slot within 2s gets 429")
 	o.Zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -78,6 +80,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serv
 	if o.ShutdownDelay < 0 {
 		return fmt.Errorf("--shutdown-delay must not be negative")
 	}
+	if o.Limits.MaxInflightBytes < admit.MaxRequestBytes || o.Limits.MaxInflightRequests < 1 {
+		return fmt.Errorf("--max-inflight-bytes must be at least %d (one review of the largest size) and --max-inflight-requests at least 1", admit.MaxRequestBytes)
+	}
 	var err error
 	if o.Policy, err = pf.load(); err != nil {
 		return err
@@ -89,7 +94,6 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serv
 // once, and the server stops --shutdown-delay later, letting requests in
 // flight finish.
 func serve(stop context.Context, o *serveOptions) error {
-	ctx, draining := admit.Drain(stop, o.ShutdownDelay)
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
 	log := ctrl.Log.WithName("setup")
 
@@ -97,40 +101,21 @@ func serve(stop context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	tlsOpts, err := admit.TLSConfig{
-		TLS13Only: o.TLSMin == "1.3", EnableHTTP2: o.EnableHTTP2, ClientCAFile: o.ClientCA,
-	}.TLSOptions()
-	if err != nil {
-		return err
-	}
 	src, err := newCertSource(o, restCfg)
 	if err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
-		HealthProbeBindAddress: o.ProbeAddr,
-		WebhookServer: webhook.NewServer(webhook.Options{
-			Host: o.Host, Port: o.Port, TLSOpts: append(tlsOpts, certs.TLSOption(src)),
-		}),
+	srv, err := admit.New(restCfg, admit.Config{
+		Policy: o.Policy, Certs: src, Host: o.Host, Port: o.Port,
+		TLS:         admit.TLSConfig{TLS13Only: o.TLSMin == "1.3", EnableHTTP2: o.EnableHTTP2, ClientCAFile: o.ClientCA},
+		MetricsAddr: o.MetricsAddr, ProbeAddr: o.ProbeAddr,
+		ShutdownDelay: o.ShutdownDelay, Limits: o.Limits,
 	})
 	if err != nil {
-		return fmt.Errorf("failed to create manager: %w", err)
-	}
-	if err := certs.Add(mgr, src); err != nil {
 		return err
-	}
-	if err := admit.Register(ctx, mgr, o.Policy); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("shutdown", draining); err != nil {
-		return fmt.Errorf("failed to add readiness check: %w", err)
 	}
 	log.Info("Starting gatemesh", "port", o.Port, "certMode", o.Certs.Mode, "certDir", o.CertDir)
-	if err := mgr.Start(ctx); err != nil {
-		return fmt.Errorf("failed to run manager: %w", err)
-	}
-	return nil
+	return srv.Run(stop)
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

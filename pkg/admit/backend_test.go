@@ -166,7 +166,7 @@ func TestBackendHandler(t *testing.T) {
 			raw: upstreamJSON(`{"kube":{"serviceNamespace":"default"}}`, ""),
 		},
 	}
-	h := newEndpoint(&BackendHandler{Policy: newBackendPolicy(t), Namespaces: backendTestNamespaces})
+	h := newEndpoint(&BackendHandler{Policy: newBackendPolicy(t), Namespaces: backendTestNamespaces}, testLimiter())
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			req := admissionv1.AdmissionRequest{

@@ -105,7 +105,7 @@ func (readCloser) Close() error { return nil }
 // BenchmarkFloor decodes the review and encodes an allow response: the
 // least any webhook on this path can cost.
 func BenchmarkFloor(b *testing.B) {
-	benchEndpoint(b, newEndpoint(allowAll{}), review("Pod", "CREATE", string(realisticPod(b))))
+	benchEndpoint(b, newEndpoint(allowAll{}, testLimiter()), review("Pod", "CREATE", string(realisticPod(b))))
 }
 
 // BenchmarkPodHandler is the whole pod webhook on a realistic gateway pod,
@@ -123,7 +123,7 @@ func BenchmarkPodHandlerLarge(b *testing.B) {
 
 // BenchmarkFloorLarge is the floor for the large pod.
 func BenchmarkFloorLarge(b *testing.B) {
-	benchEndpoint(b, newEndpoint(allowAll{}), review("Pod", "CREATE", string(largePod(b))))
+	benchEndpoint(b, newEndpoint(allowAll{}, testLimiter()), review("Pod", "CREATE", string(largePod(b))))
 }
 
 // BenchmarkPodHandlerInjected is a review of an already injected pod: the
@@ -155,7 +155,7 @@ func backendReview(b *testing.B, gvk metav1.GroupVersionKind, raw string) []byte
 // BenchmarkUpstreamHandler is the backend webhook stamping the seed
 // walkthrough's Upstream with Istio's sslConfig.
 func BenchmarkUpstreamHandler(b *testing.B) {
-	h := newEndpoint(&BackendHandler{Policy: newBackendPolicy(b), Namespaces: backendTestNamespaces})
+	h := newEndpoint(&BackendHandler{Policy: newBackendPolicy(b), Namespaces: backendTestNamespaces}, testLimiter())
 	benchEndpoint(b, h, backendReview(b, upstreamKind, upstreamJSON(
 		`{"discoveryMetadata":{"labels":{"app":"httpbin"}},"kube":{"selector":{"app":"httpbin"},"serviceName":"httpbin","serviceNamespace":"default","servicePort":8000}}`,
 		`,"labels":{"discovered_by":"kubernetesplugin"}`)))
@@ -164,7 +164,7 @@ func BenchmarkUpstreamHandler(b *testing.B) {
 // BenchmarkBackendHandler is the backend webhook marking an external
 // kgateway Backend with kgateway's disable annotation.
 func BenchmarkBackendHandler(b *testing.B) {
-	h := newEndpoint(&BackendHandler{Policy: newBackendPolicy(b), Namespaces: backendTestNamespaces})
+	h := newEndpoint(&BackendHandler{Policy: newBackendPolicy(b), Namespaces: backendTestNamespaces}, testLimiter())
 	benchEndpoint(b, h, backendReview(b, backendKind,
 		`{"apiVersion":"gateway.kgateway.dev/v1alpha1","kind":"Backend","metadata":{"name":"json","namespace":"default"},`+
 			`"spec":{"type":"Static","static":{"hosts":[{"host":"jsonplaceholder.typicode.com","port":80}]}}}`))

@@ -6,24 +6,22 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
-
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 )
 
-// Drain orders a graceful shutdown. When stop ends, the readiness check it
-// returns starts failing at once, so that endpoints stop sending new
-// admissions to this replica; delay later the returned context ends, and
-// the manager run with it shuts the webhook server down, which lets every
-// request in flight finish before the process exits.
+// drain orders a graceful shutdown: once stop ends, its readiness check
+// fails at once, and delay later the context after returns ends, which
+// shuts the webhook server down and lets every request in flight finish.
 //
 // delay should cover how long the cluster takes to notice the failed
 // readiness probe and update the Service's endpoints: a few probe periods.
-func Drain(stop context.Context, delay time.Duration) (context.Context, healthz.Checker) {
-	var draining atomic.Bool
+type drain struct{ draining atomic.Bool }
+
+// after returns a context that ends delay after stop does.
+func (d *drain) after(stop context.Context, delay time.Duration) context.Context {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(stop))
 	go func() {
 		<-stop.Done()
-		draining.Store(true)
+		d.draining.Store(true)
 		t := time.NewTimer(delay)
 		defer t.Stop()
 		select {
@@ -32,10 +30,13 @@ func Drain(stop context.Context, delay time.Duration) (context.Context, healthz.
 		}
 		cancel()
 	}()
-	return ctx, func(*http.Request) error {
-		if draining.Load() {
-			return errors.New("shutting down")
-		}
-		return nil
+	return ctx
+}
+
+// check is the readiness check: it fails once shutdown began.
+func (d *drain) check(*http.Request) error {
+	if d.draining.Load() {
+		return errors.New("shutting down")
 	}
+	return nil
 }

@@ -69,11 +69,12 @@ func TestDrainFinishesInFlightRequests(t *testing.T) {
 	port := freePort(t)
 	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir})
 	g := &gate{open: make(chan struct{})}
-	srv.Register(PodPath, newEndpoint(g))
+	srv.Register(PodPath, newEndpoint(g, testLimiter()))
 
 	stop, signal := context.WithCancel(context.Background())
 	defer signal()
-	ctx, ready := Drain(stop, 300*time.Millisecond)
+	d := &drain{}
+	ctx, ready := d.after(stop, 300*time.Millisecond), d.check
 	served := make(chan error, 1)
 	go func() { served <- srv.Start(ctx) }()
 	waitFor(t, "the server to start", func() bool { return srv.StartedChecker()(nil) == nil })

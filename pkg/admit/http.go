@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -28,102 +29,110 @@ import (
 // a review carries at most two copies of the object (object and, on UPDATE,
 // oldObject) in a small envelope. 7 MiB therefore admits every review an API
 // server can send, with room for JSON's overhead over the stored form, while
-// a runaway or hostile body is cut off before it is buffered whole. It is the
-// bound controller-runtime's own handler uses.
+// a runaway or hostile body is cut off. It is the bound controller-runtime's
+// own handler uses.
 const MaxRequestBytes = 7 << 20
 
-// RequestTimeout bounds reading one review and writing its answer. The API
-// server gives up on a webhook after its timeoutSeconds (5 in the shipped
-// configuration, 30 at most), so a request still running after this is
-// talking to nobody.
+// RequestTimeout bounds one review when the API server does not say how long
+// it waits (its ?timeout= query parameter): reading it, deciding and writing
+// the answer. The API server waits at most 30 s for a webhook.
 const RequestTimeout = 30 * time.Second
 
-// endpoint serves one webhook path. It replaces controller-runtime's
-// admission.Webhook.ServeHTTP to answer malformed HTTP with HTTP errors (405,
-// 413, 415, 400) rather than an AdmissionReview carrying them, to decode the
-// review once, and to record gatemesh's metrics; it still calls
-// admission.Webhook.Handle, which recovers panics into a 500 response
-// carrying the request's UID.
-type endpoint struct {
-	hook *admission.Webhook
-	// head, if set, makes a value to decode request.object into while the
-	// review is decoded; the handler finds it with objectHead.
-	head func() any
+// minTimeout is the least time a review is given, whatever ?timeout= says.
+const minTimeout = time.Second
+
+// endpoint serves one webhook path: HTTP in, one decoded review to its
+// handler, the answer out. It answers malformed HTTP with HTTP errors (405,
+// 415, 413, 400) rather than an AdmissionReview, bounds what every request
+// may hold (see Limits), gives the handler the API server's deadline,
+// recovers a handler's panic into a 500 carrying the request's UID, and
+// records the metrics.
+//
+// H is the part of the object the handler wants decoded in the same pass as
+// the review (mutate.PodHead for pods; on a large pod, finding where the
+// object ends and then reading its head were two scans of the same bytes).
+// An endpoint with readHead false decodes no head and passes nil.
+type endpoint[H any] struct {
+	handle   func(ctx context.Context, req admission.Request, head *H) admission.Response
+	readHead bool
+	limits   *limiter
+	log      logr.Logger
 }
 
-// A headReader reads its object's head (mutate.PodHead, say) rather than
-// the whole object. The endpoint decodes the head in the same pass as the
-// review: on a large pod, finding where the object ends in the review and
-// then reading its head were two scans of the same bytes, and most of the
-// admission's cost.
-type headReader interface {
-	newHead() any
-}
-
-// newEndpoint wraps h for serving.
-func newEndpoint(h admission.Handler) *endpoint {
-	e := &endpoint{hook: &admission.Webhook{Handler: h}}
-	if hr, ok := h.(headReader); ok {
-		e.head = hr.newHead
+// newEndpoint serves h, which needs no head.
+func newEndpoint(h admission.Handler, l *limiter) *endpoint[struct{}] {
+	return &endpoint[struct{}]{
+		handle: func(ctx context.Context, req admission.Request, _ *struct{}) admission.Response {
+			return h.Handle(ctx, req)
+		},
+		limits: l,
+		log:    log.Log.WithName("admission"),
 	}
-	return e
 }
 
-type headKey struct{}
+var _ http.Handler = (*endpoint[struct{}])(nil)
 
-// objectHead returns the head the endpoint decoded from the request's
-// object, or nil when it did not decode one: the handler then reads the
-// object's raw JSON itself.
-func objectHead(ctx context.Context) any { return ctx.Value(headKey{}) }
-
-var _ http.Handler = (*endpoint)(nil)
-
-func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (e *endpoint[H]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		httpError(w, http.StatusMethodNotAllowed, "method %s is not allowed; send a POST with an AdmissionReview", r.Method)
+		refuse(w, http.StatusMethodNotAllowed, refusedMethod, "method %s is not allowed; send a POST with an AdmissionReview", r.Method)
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		httpError(w, http.StatusUnsupportedMediaType, "content type %q is not supported; send application/json", r.Header.Get("Content-Type"))
+		refuse(w, http.StatusUnsupportedMediaType, refusedContentType, "content type %q is not supported; send application/json", r.Header.Get("Content-Type"))
 		return
 	}
+	if r.ContentLength > MaxRequestBytes {
+		refuse(w, http.StatusRequestEntityTooLarge, refusedTooLarge, "request body is larger than %d bytes", MaxRequestBytes)
+		return
+	}
+	timeout := requestTimeout(r)
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
 	// The deadlines bound a slow client; the test recorder does not support
 	// them, which is harmless.
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(start.Add(RequestTimeout))
-	_ = rc.SetWriteDeadline(start.Add(RequestTimeout))
+	_ = rc.SetReadDeadline(start.Add(timeout))
+	_ = rc.SetWriteDeadline(start.Add(timeout + time.Second))
 
-	buf := getBuffer(r.ContentLength)
-	defer putBuffer(buf)
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
-	body := buf.Bytes()
+	buf := bodies.Get().(*bytes.Buffer)
+	buf.Reset()
+	held, err := e.limits.readBody(buf, http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+	defer func() {
+		e.limits.give(held)
+		putBuffer(buf)
+	}()
 	if err != nil {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			httpError(w, http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxRequestBytes)
-			return
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			refuse(w, http.StatusRequestEntityTooLarge, refusedTooLarge, "request body is larger than %d bytes", MaxRequestBytes)
+		case errors.Is(err, errNoBytes):
+			w.Header().Set("Retry-After", "1")
+			refuse(w, http.StatusServiceUnavailable, refusedBytes, "server busy: %v", err)
+		default:
+			refuse(w, http.StatusBadRequest, refusedBadRequest, "failed to read request body: %v", err)
 		}
-		httpError(w, http.StatusBadRequest, "failed to read request body: %v", err)
 		return
 	}
-	var head any
-	if e.head != nil {
-		head = e.head()
-	}
-	req, head, err := decodeReview(body, head)
-	if err != nil {
-		httpError(w, http.StatusBadRequest, "%v", err)
+	if !e.limits.acquire(ctx) {
+		w.Header().Set("Retry-After", "1")
+		refuse(w, http.StatusTooManyRequests, refusedRequests, "server busy: too many reviews in flight")
 		return
 	}
+	defer e.limits.release()
 
-	// admission.Webhook.Handle puts a logger carrying the object, the user
-	// and the request's UID into the handler's context.
-	ctx := r.Context()
-	if head != nil {
-		ctx = context.WithValue(ctx, headKey{}, head)
+	var head *H
+	if e.readHead {
+		head = new(H)
 	}
-	resp := e.hook.Handle(ctx, req)
+	req, head, err := decodeReview(buf.Bytes(), head)
+	if err != nil {
+		refuse(w, http.StatusBadRequest, refusedBadRequest, "%v", err)
+		return
+	}
+	resp := e.call(log.IntoContext(ctx, e.log.WithValues("uid", req.UID)), req, head)
 	observe(req, resp, time.Since(start))
 
 	// The answer is encoded whole first, so that it goes out with a
@@ -133,15 +142,42 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.APIVersion, out.Kind = admissionv1.SchemeGroupVersion.String(), "AdmissionReview"
 	buf.Reset()
 	if err := jsonv1.NewEncoder(buf).Encode(out); err != nil {
-		log.FromContext(ctx).Error(err, "Failed to encode admission response")
-		httpError(w, http.StatusInternalServerError, "failed to encode the admission response")
+		e.log.Error(err, "Failed to encode admission response", "uid", req.UID)
+		refuse(w, http.StatusInternalServerError, refusedInternal, "failed to encode the admission response")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	if _, err := w.Write(buf.Bytes()); err != nil {
-		log.FromContext(ctx).Error(err, "Failed to write admission response")
+		e.log.Error(err, "Failed to write admission response", "uid", req.UID)
 	}
+}
+
+// call runs the handler, turning a panic into a 500 that carries the UID.
+func (e *endpoint[H]) call(ctx context.Context, req admission.Request, head *H) (resp admission.Response) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error(fmt.Errorf("%v", p), "Panic while handling an admission review", "uid", req.UID)
+			resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("internal error: panic while handling the review: %v", p))
+		}
+		resp.UID = req.UID
+	}()
+	return e.handle(ctx, req, head)
+}
+
+// requestTimeout is how long the API server waits for this review: its
+// ?timeout= query parameter (a Go duration, as the API server writes it),
+// clamped to [minTimeout, RequestTimeout]; RequestTimeout when absent or
+// unreadable.
+func requestTimeout(r *http.Request) time.Duration {
+	d, err := time.ParseDuration(r.URL.Query().Get("timeout"))
+	switch {
+	case err != nil || d > RequestTimeout:
+		return RequestTimeout
+	case d < minTimeout:
+		return minTimeout
+	}
+	return d
 }
 
 // bodies recycles request buffers: a review is read whole before it is
@@ -153,15 +189,6 @@ var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // maxPooledBuffer keeps the rare huge review's buffer out of the pool.
 const maxPooledBuffer = 1 << 20
-
-func getBuffer(contentLength int64) *bytes.Buffer {
-	b := bodies.Get().(*bytes.Buffer)
-	b.Reset()
-	if contentLength > 0 && contentLength <= MaxRequestBytes {
-		b.Grow(int(contentLength) + bytes.MinRead)
-	}
-	return b
-}
 
 func putBuffer(b *bytes.Buffer) {
 	if b.Cap() <= maxPooledBuffer {
@@ -176,21 +203,25 @@ func putBuffer(b *bytes.Buffer) {
 //
 // If head is not nil, request.object is also decoded into it in the same
 // pass, and head is returned; if the object does not decode into head, the
-// review is decoded again without it, head is returned nil, and the handler
+// review is decoded again without it and head is returned nil: the handler
 // meets the object's error itself.
-func decodeReview(body []byte, head any) (admission.Request, any, error) {
+func decodeReview[H any](body []byte, head *H) (admission.Request, *H, error) {
 	if len(body) == 0 {
 		return admission.Request{}, nil, errors.New("request body is empty; send an AdmissionReview")
 	}
 	var review admissionv1.AdmissionReview
 	decoded := false
-	err := json.Unmarshal(body, &review, reviewOptions(body, head, &decoded))
+	var into any
+	if head != nil {
+		into = head
+	}
+	err := json.Unmarshal(body, &review, reviewOptions(body, into, &decoded))
 	if err != nil && head != nil {
 		review, head = admissionv1.AdmissionReview{}, nil
-		err = json.Unmarshal(body, &review, reviewOptions(body, nil, nil))
+		err = json.Unmarshal(body, &review, reviewOptions(body, nil, &decoded))
 	}
 	if err != nil {
-		return admission.Request{}, nil, fmt.Errorf("malformed AdmissionReview: %w", err)
+		return admission.Request{}, nil, fmt.Errorf("malformed AdmissionReview: %w", mutate.DecodeError("", err))
 	}
 	if gv := admissionv1.SchemeGroupVersion.String(); review.APIVersion != gv || review.Kind != "AdmissionReview" {
 		return admission.Request{}, nil, fmt.Errorf("expected an AdmissionReview of %s, got apiVersion %q kind %q",
@@ -236,8 +267,9 @@ func reviewOptions(body []byte, head any, decoded *bool) json.Options {
 	return json.JoinOptions(mutate.DecodeOptions(), json.WithUnmarshalers(json.UnmarshalFromFunc(object)))
 }
 
-// httpError answers with a plain-text error.
-func httpError(w http.ResponseWriter, code int, format string, args ...any) {
+// refuse answers with a plain-text error and counts the refusal.
+func refuse(w http.ResponseWriter, code int, reason, format string, args ...any) {
+	refusedTotal.WithLabelValues(reason).Inc()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
@@ -248,7 +280,7 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 // client cannot grow the metric's cardinality.
 func kindLabel(kind string) string {
 	switch k := strings.ToLower(kind); k {
-	case "pod", "upstream", "backend":
+	case "pod", "upstream", "backend", "configmap":
 		return k
 	default:
 		return "other"

@@ -26,7 +26,7 @@ func send(h http.Handler, method, contentType string, body []byte) *httptest.Res
 }
 
 func TestEndpointRejectsBadHTTP(t *testing.T) {
-	h := newEndpoint(&PodHandler{Policy: testPolicy(t), Namespaces: enabledNamespaces(nil)})
+	h := newPodEndpoint(&PodHandler{Policy: testPolicy(t), Namespaces: enabledNamespaces(nil)}, testLimiter())
 	valid := review("Pod", "CREATE", gatewayPod)
 	cases := map[string]struct {
 		method, contentType string
@@ -94,7 +94,7 @@ type panicking struct{}
 func (panicking) Handle(context.Context, admission.Request) admission.Response { panic("boom") }
 
 func TestEndpointRecoversPanics(t *testing.T) {
-	rec := send(newEndpoint(panicking{}), http.MethodPost, "application/json", review("Pod", "CREATE", gatewayPod))
+	rec := send(newEndpoint(panicking{}, testLimiter()), http.MethodPost, "application/json", review("Pod", "CREATE", gatewayPod))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
 	}
@@ -112,7 +112,7 @@ func TestEndpointRecoversPanics(t *testing.T) {
 }
 
 func TestEndpointMetrics(t *testing.T) {
-	h := newEndpoint(&PodHandler{Policy: testPolicy(t), Namespaces: enabledNamespaces(nil)})
+	h := newPodEndpoint(&PodHandler{Policy: testPolicy(t), Namespaces: enabledNamespaces(nil)}, testLimiter())
 	mutated := mutationsTotal.WithLabelValues("pod", resultMutated, "injected")
 	skipped := mutationsTotal.WithLabelValues("pod", resultUnchanged, "not_gateway_proxy")
 	failed := mutationsTotal.WithLabelValues("pod", resultError, "Bad Request")

@@ -17,11 +17,29 @@ const (
 	resultError     = "error"     // failed: bad input or an internal error
 )
 
+// Reasons a request was refused before its review was answered, for the
+// reason label of gatemesh_refused_total.
+const (
+	refusedMethod      = "method_not_allowed"
+	refusedContentType = "unsupported_content_type"
+	refusedTooLarge    = "body_too_large"
+	refusedBytes       = "inflight_bytes"
+	refusedRequests    = "inflight_requests"
+	refusedBadRequest  = "malformed_review"
+	refusedInternal    = "internal_error"
+)
+
 var (
 	mutationsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatemesh_mutations_total",
 		Help: "Admission decisions by object kind, result (mutated, unchanged, denied, error) and reason.",
 	}, []string{"kind", "result", "reason"})
+
+	refusedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatemesh_refused_total",
+		Help: "Requests refused before their review was answered, by reason: method_not_allowed, unsupported_content_type, " +
+			"body_too_large, inflight_bytes (503), inflight_requests (429), malformed_review, internal_error.",
+	}, []string{"reason"})
 
 	admissionDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "gatemesh_admission_duration_seconds",
@@ -32,7 +50,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(mutationsTotal, admissionDuration)
+	metrics.Registry.MustRegister(mutationsTotal, refusedTotal, admissionDuration)
 }
 
 // observe records one answered review. The reason comes from the audit

@@ -26,9 +26,12 @@ type Namespaces interface {
 type CachedNamespaces struct {
 	Reader client.Reader
 	Live   client.Reader
+	// Synced, when set, reports whether the cache has synced; from then on
+	// a namespace missing from it does not exist, and Live is not asked.
+	Synced func() bool
 }
 
-var _ Namespaces = CachedNamespaces{}
+var _ Namespaces = (*CachedNamespaces)(nil)
 
 // NamespaceMetadata is the object CachedNamespaces reads: namespace metadata
 // only, so the cache holds no namespace specs or statuses.
@@ -40,10 +43,10 @@ func NamespaceMetadata() *metav1.PartialObjectMetadata {
 }
 
 // Namespace returns the namespace named name.
-func (c CachedNamespaces) Namespace(ctx context.Context, name string) (policy.Namespace, error) {
+func (c *CachedNamespaces) Namespace(ctx context.Context, name string) (policy.Namespace, error) {
 	m := NamespaceMetadata()
 	err := c.Reader.Get(ctx, client.ObjectKey{Name: name}, m)
-	if apierrors.IsNotFound(err) && c.Live != nil {
+	if apierrors.IsNotFound(err) && c.Live != nil && (c.Synced == nil || !c.Synced()) {
 		err = c.Live.Get(ctx, client.ObjectKey{Name: name}, m)
 	}
 	if err != nil {

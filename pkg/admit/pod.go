@@ -2,7 +2,6 @@ package admit
 
 import (
 	"context"
-	"net/http"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -24,7 +23,9 @@ const AuditAnnotation = "reason"
 
 var podGVK = corev1.SchemeGroupVersion.WithKind("Pod")
 
-// PodHandler injects gateway proxy pods on CREATE.
+// PodHandler injects gateway proxy pods on CREATE. One review flows
+// decode (the endpoint reads the pod's head with the review) -> namespace
+// lookup -> policy.DecidePod -> mutate.PodPatch -> answer.
 type PodHandler struct {
 	// Policy decides which pods are injected and with what.
 	Policy *policy.Policy
@@ -35,31 +36,36 @@ type PodHandler struct {
 	sidecars mutate.SidecarCache
 }
 
-var _ admission.Handler = (*PodHandler)(nil)
+// newPodEndpoint serves h, reading each pod's head with its review.
+func newPodEndpoint(h *PodHandler, l *limiter) *endpoint[mutate.PodHead] {
+	return &endpoint[mutate.PodHead]{handle: h.handle, readHead: true, limits: l, log: log.Log.WithName("admission")}
+}
 
-// newHead has the endpoint decode the pod's head with the review.
-func (*PodHandler) newHead() any { return new(mutate.PodHead) }
-
-// Handle answers one admission request for a pod.
-func (h *PodHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
-	logger := log.FromContext(ctx)
+// handle answers one admission request for a pod whose head the endpoint
+// decoded with the review (nil when the object did not decode as a pod).
+func (h *PodHandler) handle(ctx context.Context, req admission.Request, head *mutate.PodHead) admission.Response {
 	if gvk := gvkOf(req.Kind); gvk != podGVK {
-		logger.Info("Ignoring object of unsupported kind", "kind", gvk.String())
 		return admission.Allowed("gatemesh: " + gvk.String() + " is not a kind this webhook handles")
 	}
 	if req.Operation != admissionv1.Create || req.SubResource != "" {
 		return admission.Allowed("gatemesh: only pod creation is mutated")
 	}
+	if head == nil {
+		var err error
+		if head, err = mutate.DecodePodHead(req.Object.Raw); err != nil {
+			return errored(ctx, err)
+		}
+	}
 	ns, err := h.Namespaces.Namespace(ctx, req.Namespace)
 	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
+		return errored(ctx, err)
 	}
-	head, _ := objectHead(ctx).(*mutate.PodHead)
-	ops, reason, err := mutate.PodPatchHead(req.Object.Raw, head, h.Policy, ns, &h.sidecars)
+	plan := h.Policy.DecidePod(head.Facts(), ns)
+	ops, reason, err := mutate.PodPatch(req.Object.Raw, head, plan, &h.sidecars)
 	if err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
+		return errored(ctx, err)
 	}
-	logger.V(1).Info("Admitted pod", "pod", podRef(req), "changed", len(ops) > 0, "reason", reason)
+	log.FromContext(ctx).V(1).Info("Admitted pod", "pod", podRef(req), "changed", len(ops) > 0, "reason", reason)
 	return patched(reason, ops)
 }
 

@@ -56,7 +56,7 @@ func testPolicy(t testing.TB) *policy.Policy {
 // newPodHandler serves the pod webhook as the server does.
 func newPodHandler(t testing.TB, ns Namespaces) http.Handler {
 	t.Helper()
-	return newEndpoint(&PodHandler{Policy: testPolicy(t), Namespaces: ns})
+	return newPodEndpoint(&PodHandler{Policy: testPolicy(t), Namespaces: ns}, testLimiter())
 }
 
 func review(kind, op, object string) []byte {
@@ -212,7 +212,15 @@ func TestPodHandlerErrors(t *testing.T) {
 		},
 		"a pod whose spec is not an object": {
 			ns: enabledNamespaces(nil), body: review("Pod", "CREATE", `{"metadata":{"labels":{"gloo":"gateway-proxy"}},"spec":"oops"}`),
-			wantCode: http.StatusBadRequest, wantMsg: "failed to decode pod",
+			wantCode: http.StatusBadRequest, wantMsg: "/spec: must be an object, not a string",
+		},
+		"a label that is not a string names the field and no Go type": {
+			ns: enabledNamespaces(nil), body: review("Pod", "CREATE", `{"metadata":{"labels":{"gloo":5}}}`),
+			wantCode: http.StatusBadRequest, wantMsg: "/metadata/labels/gloo: must not be a number",
+		},
+		"a container that is not an object": {
+			ns: enabledNamespaces(nil), body: review("Pod", "CREATE", `{"metadata":{"labels":{"gloo":"gateway-proxy"}},"spec":{"containers":[{"name":"gw"},7]}}`),
+			wantCode: http.StatusBadRequest, wantMsg: "/spec/containers/1: must be an object, not a number",
 		},
 		"a failed namespace lookup": {
 			ns: errNamespaces{}, body: review("Pod", "CREATE", gatewayPod),
@@ -228,6 +236,14 @@ func TestPodHandlerErrors(t *testing.T) {
 			if !strings.Contains(resp.Result.Message, tc.wantMsg) {
 				t.Errorf("message %q does not contain %q", resp.Result.Message, tc.wantMsg)
 			}
+			for _, goType := range []string{"Go type", "map[", "[]", "mutate.", "v1."} {
+				if strings.Contains(resp.Result.Message, goType) {
+					t.Errorf("message %q names a Go type (%q)", resp.Result.Message, goType)
+				}
+			}
 		})
 	}
 }
+
+// testLimiter is a limiter with the default Limits.
+func testLimiter() *limiter { return newLimiter(Limits{}) }

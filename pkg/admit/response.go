@@ -2,6 +2,7 @@ package admit
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -11,10 +12,23 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/gatemesh/gatemesh/pkg/mutate"
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
+
+// errored answers a failed review: 400 with the field and the problem when
+// the object is malformed (a *mutate.InputError), 500 otherwise, which is
+// also logged.
+func errored(ctx context.Context, err error) admission.Response {
+	if mutate.IsInputError(err) {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	log.FromContext(ctx).Error(err, "Failed to answer an admission review")
+	return admission.Errored(http.StatusInternalServerError, err)
+}
 
 // patched allows the request with ops as its JSON patch, and records the
 // reason as the audit annotation.

@@ -45,7 +45,7 @@ func TestDecodeReviewReadsHeadInOnePass(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			want, wantHead, err := decodeReview(tc.body, nil)
+			want, wantHead, err := decodeReview[mutate.PodHead](tc.body, nil)
 			if err != nil || wantHead != nil {
 				t.Fatalf("plain decode: head %v, err %v", wantHead, err)
 			}
@@ -62,8 +62,8 @@ func TestDecodeReviewReadsHeadInOnePass(t *testing.T) {
 				}
 				return
 			}
-			h, ok := head.(*mutate.PodHead)
-			if !ok || h.Metadata == nil {
+			h := head
+			if h == nil || h.Metadata == nil {
 				t.Fatalf("head = %#v, want a pod head", head)
 			}
 			if diff := cmp.Diff(tc.labels, h.Metadata.Labels); diff != "" {

@@ -23,7 +23,7 @@ func BenchmarkPod(b *testing.B) {
 	ns := testNamespaces{}.Namespace("gloo-system")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, reason := Pod(&pod, pol, ns); !reason.Changes() {
+		if _, reason := injectTyped(&pod, pol, ns); !reason.Changes() {
 			b.Fatalf("reason %q", reason)
 		}
 	}
@@ -40,7 +40,7 @@ func BenchmarkPodPatch(b *testing.B) {
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := PodPatch(raw, pol, ns); err != nil {
+		if _, _, err := patchPod(raw, pol, ns, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

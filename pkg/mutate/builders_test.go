@@ -1,8 +1,11 @@
 package mutate
 
 import (
+	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
 // podBuilder builds test pods fluently: makePod("p", "ns").label(k, v).obj().
@@ -47,3 +50,18 @@ func (b *podBuilder) volume(name string) *podBuilder {
 func (b *podBuilder) obj() *corev1.Pod { return b.pod.DeepCopy() }
 
 func glooPod() *podBuilder { return makePod("gw", "gloo-system").label("gloo", "gateway-proxy") }
+
+// injectTyped is the webhook's flow on a typed pod: decide, then inject.
+func injectTyped(pod *corev1.Pod, pol *policy.Policy, ns policy.Namespace) (*corev1.Pod, policy.Reason) {
+	return Pod(pod, pol.DecidePod(PodFactsOf(&pod.ObjectMeta, &pod.Spec), ns))
+}
+
+// patchPod is the webhook's flow on a pod's JSON: decode its head, decide,
+// patch.
+func patchPod(raw []byte, pol *policy.Policy, ns policy.Namespace, cache *SidecarCache) ([]jsonpatch.Operation, policy.Reason, error) {
+	head, err := DecodePodHead(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	return PodPatch(raw, head, pol.DecidePod(head.Facts(), ns), cache)
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	jsonpatch5 "github.com/evanphx/json-patch/v5"
 	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -80,12 +81,12 @@ func Document(doc []byte, pol *policy.Policy, off Offline) ([]byte, DocumentResu
 	var ops []jsonpatch.Operation
 	switch gk := res.GroupVersionKind.GroupKind(); {
 	case gk == schema.GroupKind{Kind: "Pod"} && gv.Version == "v1":
-		ops, res.Reason, err = PodPatch(doc, pol, ns)
+		ops, res.Reason, err = offlinePodPatch(doc, pol, ns)
 	case podTemplateKinds[gk] && gv.Version == "v1":
 		if len(head.Spec.Template) == 0 {
 			return nil, res, fmt.Errorf("%s %s has no spec.template", head.Kind, head.Metadata.Name)
 		}
-		ops, res.Reason, err = PodTemplatePatch(head.Spec.Template, pol, ns)
+		ops, res.Reason, err = offlinePodPatch(head.Spec.Template, pol, ns)
 		ops = prefix(ops, "/spec/template")
 	case Stamps(res.GroupVersionKind):
 		ops, res.Reason, err = offlineBackendPatch(doc, pol, off)
@@ -99,21 +100,33 @@ func Document(doc []byte, pol *policy.Policy, off Offline) ([]byte, DocumentResu
 	return out, res, err
 }
 
-// applyPatch applies ops, a patch made against doc by this package, to doc.
+// offlinePodPatch decides and patches a pod or pod template as the webhook
+// does, in namespace ns.
+func offlinePodPatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.Operation, policy.Reason, error) {
+	head, err := DecodePodHead(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	return PodPatch(raw, head, pol.DecidePod(head.Facts(), ns), nil)
+}
+
+// applyPatch applies ops, a patch made against doc, to doc strictly, as
+// the API server does (RFC 6902: a path that does not exist is an error).
 func applyPatch(doc []byte, ops []jsonpatch.Operation) ([]byte, error) {
 	if len(ops) == 0 {
 		return doc, nil
 	}
-	generic, err := decodeGeneric(doc)
+	encoded, err := json.Marshal(ops)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("internal error: failed to encode patch: %w", err)
 	}
-	if generic, err = replay(generic, ops); err != nil {
-		return nil, err
-	}
-	out, err := json.Marshal(generic)
+	patch, err := jsonpatch5.DecodePatch(encoded)
 	if err != nil {
-		return nil, fmt.Errorf("internal error: failed to marshal mutated object: %w", err)
+		return nil, fmt.Errorf("internal error: failed to decode patch: %w", err)
+	}
+	out, err := patch.Apply(doc)
+	if err != nil {
+		return nil, fmt.Errorf("internal error: patch does not apply: %w", err)
 	}
 	return out, nil
 }

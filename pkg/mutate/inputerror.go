@@ -37,16 +37,12 @@ func IsInputError(err error) bool {
 	return errors.As(err, &ie)
 }
 
-// decodeError turns an error from decoding JSON at base (a JSON pointer of
+// DecodeError turns an error from decoding JSON at base (a JSON pointer of
 // where the decoded value sits in the object) into an InputError naming the
 // field and the JSON it found, without the Go type it was decoding into.
-func decodeError(base string, err error) error {
+func DecodeError(base string, err error) error {
 	if err == nil {
 		return nil
-	}
-	var ie *InputError
-	if errors.As(err, &ie) {
-		return &InputError{Field: base + ie.Field, Problem: ie.Problem}
 	}
 	var syn *jsontext.SyntacticError
 	if errors.As(err, &syn) {
@@ -55,6 +51,10 @@ func decodeError(base string, err error) error {
 	}
 	var sem *json.SemanticError
 	if errors.As(err, &sem) {
+		var ie *InputError
+		if errors.As(sem.Err, &ie) {
+			return &InputError{Field: base + string(sem.JSONPointer) + ie.Field, Problem: ie.Problem}
+		}
 		problem := "has the wrong type"
 		switch {
 		case sem.JSONKind != 0 && sem.JSONKind != jsontext.KindInvalid:
@@ -63,6 +63,10 @@ func decodeError(base string, err error) error {
 			problem = trimJSONPrefix(sem.Err)
 		}
 		return &InputError{Field: base + string(sem.JSONPointer), Problem: problem}
+	}
+	var ie *InputError
+	if errors.As(err, &ie) {
+		return &InputError{Field: base + ie.Field, Problem: ie.Problem}
 	}
 	return &InputError{Field: base, Problem: trimJSONPrefix(err)}
 }
@@ -92,3 +96,6 @@ func trimJSONPrefix(err error) string {
 	}
 	return strings.TrimPrefix(strings.TrimPrefix(err.Error(), "jsontext: "), "json: ")
 }
+
+// decodeError is DecodeError, for this package's decoders.
+func decodeError(base string, err error) error { return DecodeError(base, err) }

@@ -1,9 +1,10 @@
-// Package mutate changes objects the way gatemesh's policy says. Every
-// function here is pure: it reads only its arguments, never modifies them,
-// and returns a changed copy with a named reason. (A SidecarCache, when one
-// is passed, only remembers what would be built anyway; results are the
-// same without it.) Every edit is an ensure, so applying a mutation twice
-// gives the same result as applying it once.
+// Package mutate changes objects the way a policy.Plan says. Every function
+// here is pure: it reads only its arguments, never modifies them, and
+// returns a changed copy or a patch with a named reason. It does no I/O and
+// reads no clock. (A SidecarCache, when one is passed, only remembers what
+// would be built anyway; results are the same without it.) Every edit is an
+// ensure, so applying a mutation twice gives the same result as applying it
+// once.
 package mutate
 
 import (
@@ -16,63 +17,52 @@ import (
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
-// Pod returns pod injected with istio-proxy and sds when pol says so, and the
-// reason for the outcome. The input is not modified; when the reason does not
-// change the pod, the returned pod is the input itself.
-func Pod(pod *corev1.Pod, pol *policy.Policy, ns policy.Namespace) (*corev1.Pod, policy.Reason) {
+// Pod returns pod injected as plan says, and the reason for the outcome:
+// plan.Skip when the plan skips the pod, else ReasonInjected or
+// ReasonAlreadyInjected. The input is not modified; when nothing changes,
+// the returned pod is the input itself. This is the typed path, which the
+// tests hold PodPatch's patch against.
+func Pod(pod *corev1.Pod, plan policy.PodPlan) (*corev1.Pod, policy.Reason) {
 	out := pod.DeepCopy()
-	reason, _ := injectPod(&out.ObjectMeta, &out.Spec, pod.Labels, pol, ns, nil)
+	reason, _ := injectPod(&out.ObjectMeta, &out.Spec, plan, nil)
 	if !reason.Changes() {
 		return pod, reason
 	}
 	return out, reason
 }
 
-// PodTemplate is Pod for the pod template of a workload (a Deployment,
-// DaemonSet or StatefulSet), in namespace ns.
-func PodTemplate(tmpl *corev1.PodTemplateSpec, pol *policy.Policy, ns policy.Namespace) (*corev1.PodTemplateSpec, policy.Reason) {
-	out := tmpl.DeepCopy()
-	reason, _ := injectPod(&out.ObjectMeta, &out.Spec, tmpl.Labels, pol, ns, nil)
-	if !reason.Changes() {
-		return tmpl, reason
+// PodFactsOf returns what the pod decision reads from a pod's or pod
+// template's metadata and spec.
+func PodFactsOf(meta *metav1.ObjectMeta, spec *corev1.PodSpec) policy.PodFacts {
+	f := policy.PodFacts{Labels: meta.Labels}
+	if s, ok := ParseStatus(meta.Annotations); ok {
+		f.OwnedContainers, f.OwnedVolumes = s.Containers, s.Volumes
 	}
-	return out, reason
+	for i := range spec.Containers {
+		f.Containers = append(f.Containers, spec.Containers[i].Name)
+	}
+	for i := range spec.Volumes {
+		f.Volumes = append(f.Volumes, spec.Volumes[i].Name)
+	}
+	return f
 }
 
 // semanticEqual compares API objects the way the API server does (quantities
 // by value).
 func semanticEqual(a, b any) bool { return apiequality.Semantic.DeepEqual(a, b) }
 
-// injectPod ensures the sidecars, volumes and annotations on meta and spec,
-// which the caller owns. It returns ReasonInjected when that changed them,
-// ReasonAlreadyInjected when they already were as ensured, or a skip reason;
-// unless it returns ReasonInjected, meta and spec are as they were. It also
-// returns the sidecars it ensured (nil if it skipped), which cache (may be
-// nil) may share with later calls: spec then shares memory with them, and
-// the caller must only read it.
-func injectPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, podLabels map[string]string, pol *policy.Policy, ns policy.Namespace, cache *SidecarCache) (policy.Reason, *sidecarSet) {
-	key, skip := pol.PodPlanKey(podLabels, ns)
-	if key == "" {
-		return skip, nil
+// injectPod ensures plan's sidecars, volumes and annotations on meta and
+// spec, which the caller owns. It returns ReasonInjected when that changed
+// them, ReasonAlreadyInjected when they already were as ensured, or the
+// plan's skip reason; unless it returns ReasonInjected, meta and spec are as
+// they were. It also returns the sidecars it ensured (nil if it skipped),
+// which cache (may be nil) may share with later calls: spec then shares
+// memory with them, and the caller must only read it.
+func injectPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, plan policy.PodPlan, cache *SidecarCache) (policy.Reason, *sidecarSet) {
+	if !plan.Inject() {
+		return plan.Skip, nil
 	}
-	prior, _ := ParseStatus(meta.Annotations)
-	if i := containerIndex(spec.Containers, IstioProxyName); i >= 0 && !prior.ownsContainer(IstioProxyName) {
-		return policy.ReasonIstioProxyExists, nil
-	}
-	if i := containerIndex(spec.Containers, SDSName); i >= 0 && !prior.ownsContainer(SDSName) {
-		return policy.ReasonSDSExists, nil
-	}
-	for _, name := range volumeNames() {
-		if volumeIndex(spec.Volumes, name) >= 0 && !prior.ownsVolume(name) {
-			return policy.ReasonVolumeConflict, nil
-		}
-	}
-
-	hasEnvoyConfig := volumeIndex(spec.Volumes, pol.EnvoyConfigVolume()) >= 0
-	set := cache.sidecars(pol, key, hasEnvoyConfig, func() *policy.PodPlan {
-		plan, _ := pol.PodPlan(podLabels, ns)
-		return plan
-	})
+	set := cache.sidecars(plan)
 	// Each ensure reports whether it changed anything, so an injected pod
 	// is recognised without comparing whole pods.
 	var changed [5]bool

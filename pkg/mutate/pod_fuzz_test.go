@@ -21,7 +21,7 @@ func FuzzPodPatch(f *testing.F) {
 	pol := defaultPolicy(f)
 	f.Fuzz(func(t *testing.T, raw []byte, rev string) {
 		ns := testNamespaces{"istio.io/rev": rev}.Namespace("ns")
-		ops, reason, err := PodPatch(raw, pol, ns)
+		ops, reason, err := patchPod(raw, pol, ns, nil)
 		if err != nil {
 			return
 		}
@@ -32,7 +32,7 @@ func FuzzPodPatch(f *testing.F) {
 		if err != nil {
 			t.Fatalf("patch does not apply to its input: %v\ninput: %s\npatch: %v", err, raw, ops)
 		}
-		again, reason2, err := PodPatch(patched, pol, ns)
+		again, reason2, err := patchPod(patched, pol, ns, nil)
 		if err != nil {
 			t.Fatalf("patched pod does not decode: %v", err)
 		}

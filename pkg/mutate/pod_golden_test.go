@@ -109,7 +109,7 @@ func TestPodGoldenIdempotent(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ops, _, err := PodPatch(js, pol, tc.ns.Namespace(d.Result.Namespace))
+				ops, _, err := patchPod(js, pol, tc.ns.Namespace(d.Result.Namespace), nil)
 				if err != nil {
 					t.Fatal(err)
 				}

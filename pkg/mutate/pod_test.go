@@ -57,7 +57,7 @@ func TestPodReasons(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			before := tc.pod.DeepCopy()
-			got, reason := Pod(tc.pod, pol, tc.ns)
+			got, reason := injectTyped(tc.pod, pol, tc.ns)
 			if reason != tc.want {
 				t.Errorf("reason = %q, want %q", reason, tc.want)
 			}
@@ -73,7 +73,7 @@ func TestPodReasons(t *testing.T) {
 
 func TestPodInjection(t *testing.T) {
 	pol := defaultPolicy(t)
-	got, reason := Pod(glooPod().volume("envoy-config").obj(), pol, enabledNS)
+	got, reason := injectTyped(glooPod().volume("envoy-config").obj(), pol, enabledNS)
 	if reason != policy.ReasonInjected {
 		t.Fatalf("reason = %q", reason)
 	}
@@ -133,9 +133,9 @@ func TestPodEnsuresStaleInjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	injected, _ := Pod(glooPod().obj(), old, enabledNS)
+	injected, _ := injectTyped(glooPod().obj(), old, enabledNS)
 	pol := defaultPolicy(t)
-	got, reason := Pod(injected, pol, enabledNS)
+	got, reason := injectTyped(injected, pol, enabledNS)
 	if reason != policy.ReasonInjected {
 		t.Fatalf("reason = %q, want %q", reason, policy.ReasonInjected)
 	}
@@ -145,7 +145,7 @@ func TestPodEnsuresStaleInjection(t *testing.T) {
 	if img := got.Spec.Containers[1].Image; img != policy.DefaultIstioProxyImage {
 		t.Errorf("istio-proxy image = %q, want %q", img, policy.DefaultIstioProxyImage)
 	}
-	if _, reason := Pod(got, pol, enabledNS); reason != policy.ReasonAlreadyInjected {
+	if _, reason := injectTyped(got, pol, enabledNS); reason != policy.ReasonAlreadyInjected {
 		t.Errorf("third pass reason = %q, want %q", reason, policy.ReasonAlreadyInjected)
 	}
 }
@@ -186,7 +186,7 @@ func TestPodFlavourAndDiscovery(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, reason := Pod(tc.pod, tc.pol, tc.ns)
+			got, reason := injectTyped(tc.pod, tc.pol, tc.ns)
 			if reason != policy.ReasonInjected {
 				t.Fatalf("reason = %q", reason)
 			}
@@ -200,18 +200,6 @@ func TestPodFlavourAndDiscovery(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestPodTemplateInjection(t *testing.T) {
-	pod := glooPod().obj()
-	tmpl := &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}
-	got, reason := PodTemplate(tmpl, defaultPolicy(t), enabledNS)
-	if reason != policy.ReasonInjected || len(got.Spec.Containers) != 3 {
-		t.Fatalf("reason = %q, %d containers", reason, len(got.Spec.Containers))
-	}
-	if _, reason := PodTemplate(got, defaultPolicy(t), enabledNS); reason != policy.ReasonAlreadyInjected {
-		t.Errorf("second pass reason = %q", reason)
 	}
 }
 
@@ -231,12 +219,13 @@ func TestPullPolicy(t *testing.T) {
 	}
 }
 
-func TestVolumeNamesMatchVolumes(t *testing.T) {
+func TestVolumesAreTheInjectedOnes(t *testing.T) {
 	var names []string
 	for _, v := range volumes() {
 		names = append(names, v.Name)
 	}
-	if diff := cmp.Diff(names, volumeNames()); diff != "" {
-		t.Errorf("volumeNames (-volumes,+names):\n%s", diff)
+	want := policy.InjectedVolumes()
+	if diff := cmp.Diff(want[:], names); diff != "" {
+		t.Errorf("volumes() (-policy.InjectedVolumes,+volumes):\n%s", diff)
 	}
 }

@@ -2,7 +2,6 @@ package mutate
 
 import (
 	"bytes"
-	"fmt"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -107,7 +106,7 @@ func readObject(dec *jsontext.Decoder, what string, member func(name []byte) err
 		_, err := dec.ReadToken() // reports the syntax error
 		return err
 	default:
-		return fmt.Errorf("%s: expected an object, found %v", what, k)
+		return &InputError{Problem: "must be an object, not " + kindName(k)}
 	}
 	if _, err := dec.ReadToken(); err != nil {
 		return err

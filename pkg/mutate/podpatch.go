@@ -25,48 +25,51 @@ type podElements struct {
 	} `json:"spec"`
 }
 
-// PodPatch decodes raw, the JSON of a Pod, injects it, and returns the JSON
-// patch from raw to the injected pod, with the reason. The patch is empty
-// when nothing changes.
-func PodPatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.Operation, policy.Reason, error) {
-	return PodPatchHead(raw, nil, pol, ns, nil)
+// DecodePodHead decodes the head of raw, the JSON of a pod or of a pod
+// template. A malformed head is an *InputError naming the field.
+func DecodePodHead(raw []byte) (*PodHead, error) {
+	h := new(PodHead)
+	if err := decodeStrictCase(raw, h); err != nil {
+		return nil, DecodeError("", err)
+	}
+	return h, nil
 }
 
-// PodPatchHead is PodPatch for a pod whose head the caller may already have
-// decoded from raw, as the admission webhook does while it decodes the
-// review around the pod; a nil head is decoded from raw here. With a
-// SidecarCache, an added container or volume is a jsontext.Value, its JSON,
-// rather than a typed value; the cache shares it, so it must only be read.
-func PodPatchHead(raw []byte, head *PodHead, pol *policy.Policy, ns policy.Namespace, cache *SidecarCache) ([]jsonpatch.Operation, policy.Reason, error) {
-	return podLikePatch(raw, head, "pod", cache, func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason, *sidecarSet) {
-		// injectPod only sets annotations and replaces or appends whole
-		// elements, so new lists and a new annotation map are copy
-		// enough; the skeleton is never deep-copied.
-		outMeta := metav1.ObjectMeta{Labels: meta.Labels, Annotations: maps.Clone(meta.Annotations)}
-		outSpec := corev1.PodSpec{
-			Containers: append(make([]corev1.Container, 0, len(spec.Containers)+2), spec.Containers...),
-			Volumes:    append(make([]corev1.Volume, 0, len(spec.Volumes)+len(volumeNames())), spec.Volumes...),
+// Facts returns what the pod decision reads from the head.
+func (h *PodHead) Facts() policy.PodFacts {
+	var f policy.PodFacts
+	if h.Metadata != nil {
+		f.Labels = h.Metadata.Labels
+		if h.Metadata.Annotations != nil {
+			if s, ok := ParseStatus(*h.Metadata.Annotations); ok {
+				f.OwnedContainers, f.OwnedVolumes = s.Containers, s.Volumes
+			}
 		}
-		reason, set := injectPod(&outMeta, &outSpec, meta.Labels, pol, ns, cache)
-		return &outMeta, &outSpec, reason, set
-	})
+	}
+	if h.Spec != nil {
+		f.Containers, f.Volumes = elementNames(h.Spec.Containers), elementNames(h.Spec.Volumes)
+	}
+	return f
 }
 
-// PodTemplatePatch is PodPatch for raw, the JSON of a pod template.
-func PodTemplatePatch(raw []byte, pol *policy.Policy, ns policy.Namespace) ([]jsonpatch.Operation, policy.Reason, error) {
-	return podLikePatch(raw, nil, "pod template", nil, func(meta metav1.ObjectMeta, spec corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason, *sidecarSet) {
-		tmpl := &corev1.PodTemplateSpec{ObjectMeta: meta, Spec: spec}
-		out, reason := PodTemplate(tmpl, pol, ns)
-		return &out.ObjectMeta, &out.Spec, reason, nil
-	})
+func elementNames(l *[]nameOnly) []string {
+	if l == nil {
+		return nil
+	}
+	out := make([]string, len(*l))
+	for i, n := range *l {
+		out[i] = n.Name
+	}
+	return out
 }
 
-// injectFunc injects a copy of meta and spec; it may return the sidecars it
-// added, whose JSON then stands for them in the patch.
-type injectFunc func(metav1.ObjectMeta, corev1.PodSpec) (*metav1.ObjectMeta, *corev1.PodSpec, policy.Reason, *sidecarSet)
-
-// podLikePatch injects the pod or template in raw and diffs the result
-// against raw.
+// PodPatch returns the JSON patch from raw, the JSON of a pod or of a pod
+// template whose head (decoded from raw with DecodePodHead) is head, to
+// raw injected as plan says, and the reason: plan.Skip when the plan skips
+// it (the patch is then empty), ReasonInjected, or ReasonAlreadyInjected
+// with an empty patch. With a SidecarCache, an added container or volume is
+// a jsontext.Value, its JSON, rather than a typed value; the cache shares
+// it, so it must only be read.
 //
 // Injection only reads labels, annotations, and the names of containers and
 // volumes, and only edits annotations and gatemesh's own containers and
@@ -76,21 +79,19 @@ type injectFunc func(metav1.ObjectMeta, corev1.PodSpec) (*metav1.ObjectMeta, *co
 // containers, with their thousands of env vars, are never decoded. The
 // patch is then made piece by piece, each changed piece diffed against its
 // raw JSON (see patchRaw), so fields gatemesh does not know about survive and
-// every path is valid against raw.
-func podLikePatch(raw []byte, head *PodHead, what string, cache *SidecarCache, inject injectFunc) ([]jsonpatch.Operation, policy.Reason, error) {
-	if head == nil {
-		head = new(PodHead)
-		if err := decodeStrictCase(raw, head); err != nil {
-			return nil, "", fmt.Errorf("failed to decode %s: %w", what, err)
-		}
-	}
-	if head.Metadata == nil {
-		return nil, policy.ReasonNotGatewayProxy, nil
+// every path is valid against raw. The oracle tests hold the result against
+// the typed path, Pod, on every golden input and fuzz input.
+func PodPatch(raw []byte, head *PodHead, plan policy.PodPlan, cache *SidecarCache) ([]jsonpatch.Operation, policy.Reason, error) {
+	if !plan.Inject() {
+		return nil, plan.Skip, nil
 	}
 	var meta metav1.ObjectMeta
-	meta.Labels = head.Metadata.Labels
-	if head.Metadata.Annotations != nil {
-		meta.Annotations = *head.Metadata.Annotations
+	annotationsPresent := false
+	if head.Metadata != nil {
+		meta.Labels = head.Metadata.Labels
+		if head.Metadata.Annotations != nil {
+			meta.Annotations, annotationsPresent = *head.Metadata.Annotations, true
+		}
 	}
 	specMissing := head.Spec == nil
 	var names struct{ containers, volumes *[]nameOnly }
@@ -100,39 +101,50 @@ func podLikePatch(raw []byte, head *PodHead, what string, cache *SidecarCache, i
 
 	// The pod's own elements are decoded only if some are named like
 	// gatemesh's.
+	ownVolumes := policy.InjectedVolumes()
 	var elems *podElements
-	if ownsAny(names.containers, IstioProxyName, SDSName) || ownsAny(names.volumes, volumeNames()...) {
+	if ownsAny(names.containers, IstioProxyName, SDSName) || ownsAny(names.volumes, ownVolumes[:]...) {
 		elems = &podElements{}
 		if err := decodeStrictCase(raw, elems); err != nil {
-			return nil, "", fmt.Errorf("failed to decode %s: %w", what, err)
+			return nil, "", DecodeError("", err)
 		}
 	}
 	var spec corev1.PodSpec
 	var err error
-	if spec.Containers, err = skeletons[corev1.Container](names.containers, rawElements(elems, true), cache, IstioProxyName, SDSName); err != nil {
-		return nil, "", fmt.Errorf("failed to decode %s containers: %w", what, err)
+	if spec.Containers, err = skeletons[corev1.Container](names.containers, rawElements(elems, true), cache, "/spec/containers", IstioProxyName, SDSName); err != nil {
+		return nil, "", err
 	}
-	if spec.Volumes, err = skeletons[corev1.Volume](names.volumes, rawElements(elems, false), cache, volumeNames()...); err != nil {
-		return nil, "", fmt.Errorf("failed to decode %s volumes: %w", what, err)
+	if spec.Volumes, err = skeletons[corev1.Volume](names.volumes, rawElements(elems, false), cache, "/spec/volumes", ownVolumes[:]...); err != nil {
+		return nil, "", err
 	}
 
-	// inject copies before it edits, so spec and meta stay as decoded.
-	before := &spec
-	annotationsBefore := meta.Annotations
-	outMeta, outSpec, reason, set := inject(meta, spec)
+	// Injection gets copies it may edit: new lists and a new annotation
+	// map are copy enough, as it only sets annotations and replaces or
+	// appends whole elements; the skeleton is never deep-copied.
+	outMeta := metav1.ObjectMeta{Labels: meta.Labels, Annotations: maps.Clone(meta.Annotations)}
+	outSpec := corev1.PodSpec{
+		Containers: append(make([]corev1.Container, 0, len(spec.Containers)+2), spec.Containers...),
+		Volumes:    append(make([]corev1.Volume, 0, len(spec.Volumes)+len(ownVolumes)), spec.Volumes...),
+	}
+	reason, set := injectPod(&outMeta, &outSpec, plan, cache)
 	if !reason.Changes() {
 		return nil, reason, nil
 	}
-	ops := mapPatch(nil, "/metadata/annotations", head.Metadata.Annotations != nil, annotationsBefore, outMeta.Annotations)
+	var ops []jsonpatch.Operation
+	if head.Metadata == nil {
+		ops = append(ops, jsonpatch.NewOperation("add", "/metadata", map[string]any{"annotations": outMeta.Annotations}))
+	} else {
+		ops = mapPatch(ops, "/metadata/annotations", annotationsPresent, meta.Annotations, outMeta.Annotations)
+	}
 	if specMissing {
 		return append(ops, jsonpatch.NewOperation("add", "/spec", map[string]any{
 			"containers": outSpec.Containers, "volumes": outSpec.Volumes,
 		})), reason, nil
 	}
-	if ops, err = listPatch(ops, "/spec/containers", names.containers != nil, rawElements(elems, true), before.Containers, outSpec.Containers, set, IstioProxyName, SDSName); err != nil {
+	if ops, err = listPatch(ops, "/spec/containers", names.containers != nil, rawElements(elems, true), spec.Containers, outSpec.Containers, set, IstioProxyName, SDSName); err != nil {
 		return nil, "", err
 	}
-	if ops, err = listPatch(ops, "/spec/volumes", names.volumes != nil, rawElements(elems, false), before.Volumes, outSpec.Volumes, set, volumeNames()...); err != nil {
+	if ops, err = listPatch(ops, "/spec/volumes", names.volumes != nil, rawElements(elems, false), spec.Volumes, outSpec.Volumes, set, ownVolumes[:]...); err != nil {
 		return nil, "", err
 	}
 	return ops, reason, nil
@@ -171,7 +183,7 @@ type named interface {
 // whose JSON is that of one cache holds (one gatemesh wrote, unchanged
 // since) is not decoded: it is the cached element, shared, so it must only
 // be read or replaced whole.
-func skeletons[T named](names *[]nameOnly, raws []jsontext.Value, cache *SidecarCache, whole ...string) ([]T, error) {
+func skeletons[T named](names *[]nameOnly, raws []jsontext.Value, cache *SidecarCache, path string, whole ...string) ([]T, error) {
 	if names == nil {
 		return nil, nil
 	}
@@ -189,7 +201,7 @@ func skeletons[T named](names *[]nameOnly, raws []jsontext.Value, cache *Sidecar
 			continue
 		}
 		if err := decodeStrictCase(raws[i], &out[i]); err != nil {
-			return nil, fmt.Errorf("element %d (%s): %w", i, n.Name, err)
+			return nil, DecodeError(path+"/"+strconv.Itoa(i), err)
 		}
 	}
 	return out, nil

@@ -22,7 +22,7 @@ type sidecarSet struct {
 	encoded map[string]jsontext.Value
 }
 
-func buildSidecars(plan *policy.PodPlan, hasEnvoyConfig bool) *sidecarSet {
+func buildSidecars(plan policy.PodPlan) *sidecarSet {
 	vols := volumes()
 	status := Status{
 		Version:     statusVersion,
@@ -35,7 +35,7 @@ func buildSidecars(plan *policy.PodPlan, hasEnvoyConfig bool) *sidecarSet {
 	}
 	return &sidecarSet{
 		istioProxy: istioProxyContainer(plan),
-		sds:        sdsContainer(plan, hasEnvoyConfig),
+		sds:        sdsContainer(plan),
 		volumes:    vols,
 		status:     status.String(),
 	}
@@ -68,8 +68,8 @@ func (s *sidecarSet) encode() error {
 // so that injecting a pod neither builds nor encodes its two containers
 // again: encoding them was a third of an admission. Results are the same
 // with or without a cache; it only keeps what would be built anyway. A pod
-// finds its entry by policy, plan key (see policy.PodPlan.Key) and whether
-// it mounts an Envoy config.
+// finds its entry by its plan, a comparable value that is equal for two
+// pods exactly when their sidecars are.
 //
 // Plans are few (one per flavour, istiod revision and config volume), and
 // the cache holds at most maxCachedSidecars of them: when full it is
@@ -77,31 +77,24 @@ func (s *sidecarSet) encode() error {
 // The zero value is ready to use; it is safe for concurrent use.
 type SidecarCache struct {
 	mu      sync.Mutex
-	entries map[sidecarKey]*sidecarSet
+	entries map[policy.PodPlan]*sidecarSet
 }
 
 const maxCachedSidecars = 64
 
-type sidecarKey struct {
-	pol            *policy.Policy
-	plan           string
-	hasEnvoyConfig bool
-}
-
-// sidecars returns the set for the plan of pol with key planKey, which
-// plan builds; c may be nil. The set is shared: callers must not modify it.
-func (c *SidecarCache) sidecars(pol *policy.Policy, planKey string, hasEnvoyConfig bool, plan func() *policy.PodPlan) *sidecarSet {
+// sidecars returns the set for plan, an injecting plan; c may be nil. The
+// set is shared: callers must not modify it.
+func (c *SidecarCache) sidecars(plan policy.PodPlan) *sidecarSet {
 	if c == nil {
-		return buildSidecars(plan(), hasEnvoyConfig)
+		return buildSidecars(plan)
 	}
-	key := sidecarKey{pol: pol, plan: planKey, hasEnvoyConfig: hasEnvoyConfig}
 	c.mu.Lock()
-	set, ok := c.entries[key]
+	set, ok := c.entries[plan]
 	c.mu.Unlock()
 	if ok {
 		return set
 	}
-	set = buildSidecars(plan(), hasEnvoyConfig)
+	set = buildSidecars(plan)
 	if err := set.encode(); err != nil {
 		// Not reachable for these types; without its JSON the set is
 		// still right, only encoded again by the caller.
@@ -110,9 +103,9 @@ func (c *SidecarCache) sidecars(pol *policy.Policy, planKey string, hasEnvoyConf
 	}
 	c.mu.Lock()
 	if c.entries == nil || len(c.entries) >= maxCachedSidecars {
-		c.entries = make(map[sidecarKey]*sidecarSet)
+		c.entries = make(map[policy.PodPlan]*sidecarSet)
 	}
-	c.entries[key] = set
+	c.entries[plan] = set
 	c.mu.Unlock()
 	return set
 }

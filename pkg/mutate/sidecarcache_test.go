@@ -23,10 +23,10 @@ func TestSidecarCacheChangesNothing(t *testing.T) {
 		ns := testNamespaces{"istio.io/rev": rev}.Namespace("ns")
 		for _, in := range inputs {
 			path, raw := in.path, in.json
-			plainOps, plainReason, plainErr := PodPatch(raw, pol, ns)
+			plainOps, plainReason, plainErr := patchPod(raw, pol, ns, nil)
 			want := mustApply(t, raw, plainOps)
 			for pass := range 2 {
-				ops, reason, err := PodPatchHead(raw, nil, pol, ns, &cache)
+				ops, reason, err := patchPod(raw, pol, ns, &cache)
 				if (err == nil) != (plainErr == nil) || reason != plainReason {
 					t.Fatalf("%s rev %q pass %d: reason %q, err %v; without the cache %q, %v", path, rev, pass, reason, err, plainReason, plainErr)
 				}
@@ -46,8 +46,8 @@ func TestSidecarCacheChangesNothing(t *testing.T) {
 			}
 			edited := bytes.Replace(injected, []byte(`"--proxyLogLevel=`), []byte(`"--edited","--proxyLogLevel=`), 1)
 			for _, again := range [][]byte{injected, edited} {
-				plainOps, plainReason, _ := PodPatch(again, pol, ns)
-				ops, reason, err := PodPatchHead(again, nil, pol, ns, &cache)
+				plainOps, plainReason, _ := patchPod(again, pol, ns, nil)
+				ops, reason, err := patchPod(again, pol, ns, &cache)
 				if err != nil || reason != plainReason {
 					t.Fatalf("%s rev %q again: reason %q, err %v; without the cache %q", path, rev, reason, err, plainReason)
 				}
@@ -55,7 +55,7 @@ func TestSidecarCacheChangesNothing(t *testing.T) {
 					t.Errorf("%s rev %q again: pod with the cache (-without,+with):\n%s", path, rev, diff)
 				}
 			}
-			if _, reason, _ := PodPatchHead(edited, nil, pol, ns, &cache); !bytes.Equal(edited, injected) && reason != policy.ReasonInjected {
+			if _, reason, _ := patchPod(edited, pol, ns, &cache); !bytes.Equal(edited, injected) && reason != policy.ReasonInjected {
 				t.Errorf("%s rev %q: an edited sidecar gave reason %q, want it restored (%q)", path, rev, reason, policy.ReasonInjected)
 			}
 		}
@@ -87,7 +87,7 @@ func TestSidecarCacheIsBounded(t *testing.T) {
 	var cache SidecarCache
 	for i := range 3 * maxCachedSidecars {
 		ns := testNamespaces{"istio.io/rev": fmt.Sprintf("r%d", i)}.Namespace("ns")
-		ops, _, err := PodPatchHead(raw, nil, pol, ns, &cache)
+		ops, _, err := patchPod(raw, pol, ns, &cache)
 		if err != nil || len(ops) == 0 {
 			t.Fatalf("revision %d: %d operations, err %v", i, len(ops), err)
 		}

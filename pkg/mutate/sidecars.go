@@ -13,8 +13,8 @@ import (
 
 // Names of what gatemesh injects.
 const (
-	IstioProxyName = "istio-proxy"
-	SDSName        = "sds"
+	IstioProxyName = policy.IstioProxyContainer
+	SDSName        = policy.SDSContainer
 
 	// SDSPort is where sds serves the mesh certificates to the gateway's
 	// Envoy.
@@ -42,10 +42,11 @@ const (
 	tokenExpirationSeconds   = int64(43200)
 )
 
-func istioProxyContainer(plan *policy.PodPlan) corev1.Container {
+func istioProxyContainer(plan policy.PodPlan) corev1.Container {
+	s := plan.Sidecars
 	return corev1.Container{
 		Name:  IstioProxyName,
-		Image: plan.ProxyImage,
+		Image: s.ProxyImage,
 		Args: []string{
 			"proxy", "sidecar",
 			"--domain", "$(POD_NAMESPACE).svc.cluster.local",
@@ -53,8 +54,8 @@ func istioProxyContainer(plan *policy.PodPlan) corev1.Container {
 			"--serviceCluster", "istio-proxy-prometheus",
 			"--drainDuration", "45s",
 			"--parentShutdownDuration", "1m0s",
-			"--proxyLogLevel=" + plan.ProxyLogLevel,
-			"--proxyComponentLogLevel=" + plan.ComponentLogLevel,
+			"--proxyLogLevel=" + s.ProxyLogLevel,
+			"--proxyComponentLogLevel=" + s.ComponentLogLevel,
 			"--connectTimeout", "10s",
 			"--controlPlaneAuthPolicy", "NONE",
 			"--dnsRefreshRate", "300s",
@@ -65,8 +66,8 @@ func istioProxyContainer(plan *policy.PodPlan) corev1.Container {
 			{Name: "JWT_POLICY", Value: "third-party-jwt"},
 			{Name: "PILOT_CERT_PROVIDER", Value: "istiod"},
 			{Name: "CA_ADDR", Value: plan.DiscoveryAddress},
-			{Name: "ISTIO_META_MESH_ID", Value: plan.MeshID},
-			{Name: "ISTIO_META_CLUSTER_ID", Value: plan.ClusterID},
+			{Name: "ISTIO_META_MESH_ID", Value: s.MeshID},
+			{Name: "ISTIO_META_CLUSTER_ID", Value: s.ClusterID},
 			{Name: "PROXY_CONFIG", Value: proxyConfig(plan.DiscoveryAddress)},
 			{Name: "DISABLE_ENVOY", Value: "true"},
 			fieldEnv("POD_NAME", "metadata.name"),
@@ -86,18 +87,19 @@ func istioProxyContainer(plan *policy.PodPlan) corev1.Container {
 			{Name: volWorkloadSocket, MountPath: "/var/run/secrets/workload-spiffe-uds"},
 			{Name: volWorkloadCerts, MountPath: "/var/run/secrets/workload-spiffe-credentials"},
 		},
-		Resources:                plan.ProxyResources,
-		SecurityContext:          plan.ProxySecurity,
+		Resources:                *s.ProxyResources.DeepCopy(),
+		SecurityContext:          s.ProxySecurity.DeepCopy(),
 		TerminationMessagePath:   terminationMessagePath,
 		TerminationMessagePolicy: terminationMessagePolicy,
-		ImagePullPolicy:          pullPolicy(plan.ProxyImage),
+		ImagePullPolicy:          pullPolicy(s.ProxyImage),
 	}
 }
 
-func sdsContainer(plan *policy.PodPlan, hasEnvoyConfig bool) corev1.Container {
+func sdsContainer(plan policy.PodPlan) corev1.Container {
+	s := plan.Sidecars
 	mounts := []corev1.VolumeMount{{Name: volIstioCerts, MountPath: istioCertsPath}}
-	if hasEnvoyConfig {
-		mounts = append(mounts, corev1.VolumeMount{Name: plan.EnvoyConfigVolume, MountPath: "/etc/envoy"})
+	if plan.MountEnvoyConfig {
+		mounts = append(mounts, corev1.VolumeMount{Name: s.EnvoyConfigVolume, MountPath: "/etc/envoy"})
 	}
 	return corev1.Container{
 		Name:  SDSName,
@@ -106,7 +108,7 @@ func sdsContainer(plan *policy.PodPlan, hasEnvoyConfig bool) corev1.Container {
 			fieldEnv("POD_NAME", "metadata.name"),
 			fieldEnv("POD_NAMESPACE", "metadata.namespace"),
 			{Name: "ISTIO_MTLS_SDS_ENABLED", Value: "true"},
-			{Name: "LOG_LEVEL", Value: plan.SDSLogLevel},
+			{Name: "LOG_LEVEL", Value: s.SDSLogLevel},
 		},
 		Ports: []corev1.ContainerPort{{Name: SDSName, ContainerPort: SDSPort, Protocol: corev1.ProtocolTCP}},
 		ReadinessProbe: &corev1.Probe{
@@ -118,22 +120,16 @@ func sdsContainer(plan *policy.PodPlan, hasEnvoyConfig bool) corev1.Container {
 			SuccessThreshold:    1,
 		},
 		VolumeMounts:             mounts,
-		Resources:                plan.SDSResources,
-		SecurityContext:          plan.SDSSecurity,
+		Resources:                *s.SDSResources.DeepCopy(),
+		SecurityContext:          s.SDSSecurity.DeepCopy(),
 		TerminationMessagePath:   terminationMessagePath,
 		TerminationMessagePolicy: terminationMessagePolicy,
 		ImagePullPolicy:          pullPolicy(plan.SDSImage),
 	}
 }
 
-// volumeNames are the names of the volumes gatemesh adds, in the order of
-// volumes().
-func volumeNames() []string {
-	return []string{volIstioCerts, volIstiodCACert, volIstioEnvoy, volIstioToken,
-		volCredentialSocket, volWorkloadSocket, volWorkloadCerts}
-}
-
-// volumes are the pod volumes the two containers mount, in a fixed order.
+// volumes are the pod volumes the two containers mount, in the order of
+// policy.InjectedVolumes (TestVolumesAreTheInjectedOnes checks it).
 func volumes() []corev1.Volume {
 	return []corev1.Volume{
 		{Name: volIstioCerts, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},

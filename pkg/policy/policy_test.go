@@ -2,7 +2,6 @@ package policy
 
 import (
 	"flag"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,7 +172,7 @@ func TestNewReportsFieldNames(t *testing.T) {
 	}
 }
 
-func TestPodPlan(t *testing.T) {
+func TestDecidePod(t *testing.T) {
 	p, err := New(Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -186,115 +185,100 @@ func TestPodPlan(t *testing.T) {
 		}
 		return m
 	}
+	gloo := map[string]string{"gloo": "gateway-proxy"}
 	cases := map[string]struct {
-		pod, ns     map[string]string
-		wantReason  Reason
+		pod         PodFacts
+		ns          map[string]string
+		wantSkip    Reason
 		wantFlavour Flavour
 		wantAddr    string
+		wantMount   bool
 	}{
 		"Gloo Edge proxy": {
-			pod: map[string]string{"gloo": "gateway-proxy"}, ns: on,
-			wantFlavour: FlavourGloo, wantAddr: "istiod.istio-system.svc:15012",
+			pod: PodFacts{Labels: gloo, Volumes: []string{"envoy-config"}}, ns: on,
+			wantFlavour: FlavourGloo, wantAddr: "istiod.istio-system.svc:15012", wantMount: true,
 		},
 		"Gloo kube-gateway proxy": {
-			pod: map[string]string{"gloo": "kube-gateway"}, ns: on,
+			pod: PodFacts{Labels: map[string]string{"gloo": "kube-gateway"}}, ns: on,
 			wantFlavour: FlavourGloo, wantAddr: "istiod.istio-system.svc:15012",
 		},
 		"kgateway proxy in a revisioned namespace": {
-			pod: map[string]string{"kgateway": "kube-gateway"}, ns: with(map[string]string{"istio.io/rev": "1-28"}),
+			pod: PodFacts{Labels: map[string]string{"kgateway": "kube-gateway"}}, ns: with(map[string]string{"istio.io/rev": "1-28"}),
 			wantFlavour: FlavourKgateway, wantAddr: "istiod-1-28.istio-system.svc:15012",
 		},
 		"the default revision tag uses istiod": {
-			pod: map[string]string{"gloo": "gateway-proxy"}, ns: with(map[string]string{"istio.io/rev": "default"}),
+			pod: PodFacts{Labels: gloo}, ns: with(map[string]string{"istio.io/rev": "default"}),
 			wantFlavour: FlavourGloo, wantAddr: "istiod.istio-system.svc:15012",
 		},
-		"namespace not opted in": {
-			pod: map[string]string{"gloo": "gateway-proxy"}, ns: nil, wantReason: ReasonNamespaceNotEnabled,
+		"gatemesh's own sidecars do not stop it": {
+			pod: PodFacts{Labels: gloo, Containers: []string{"gateway-proxy", IstioProxyContainer, SDSContainer}, Volumes: []string{"istio-certs"},
+				OwnedContainers: []string{IstioProxyContainer, SDSContainer}, OwnedVolumes: []string{"istio-certs"}},
+			ns: on, wantFlavour: FlavourGloo, wantAddr: "istiod.istio-system.svc:15012",
 		},
+		"namespace not opted in": {pod: PodFacts{Labels: gloo}, wantSkip: ReasonNamespaceNotEnabled},
 		"pod opted out": {
-			pod: map[string]string{"gloo": "gateway-proxy", DefaultPodOptOutLabel: "false"}, ns: on, wantReason: ReasonPodOptedOut,
+			pod: PodFacts{Labels: map[string]string{"gloo": "gateway-proxy", DefaultPodOptOutLabel: "false"}}, ns: on, wantSkip: ReasonPodOptedOut,
 		},
-		"not a gateway": {
-			pod: map[string]string{"app": "httpbin"}, ns: on, wantReason: ReasonNotGatewayProxy,
+		"not a gateway": {pod: PodFacts{Labels: map[string]string{"app": "httpbin"}}, ns: on, wantSkip: ReasonNotGatewayProxy},
+		"Istio's own sidecar": {
+			pod: PodFacts{Labels: gloo, Containers: []string{IstioProxyContainer}}, ns: on, wantSkip: ReasonIstioProxyExists,
+		},
+		"a chart's sds container": {
+			pod: PodFacts{Labels: gloo, Containers: []string{SDSContainer}, OwnedContainers: []string{IstioProxyContainer}}, ns: on, wantSkip: ReasonSDSExists,
+		},
+		"a volume named like gatemesh's": {
+			pod: PodFacts{Labels: gloo, Volumes: []string{"istio-token"}}, ns: on, wantSkip: ReasonVolumeConflict,
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			plan, reason := p.PodPlan(tc.pod, Namespace{Name: "ns", Labels: tc.ns})
-			if reason != tc.wantReason {
-				t.Fatalf("reason = %q, want %q", reason, tc.wantReason)
+			plan := p.DecidePod(tc.pod, Namespace{Name: "ns", Labels: tc.ns})
+			if plan.Skip != tc.wantSkip || plan.Inject() != (tc.wantSkip == "") {
+				t.Fatalf("skip = %q, want %q", plan.Skip, tc.wantSkip)
 			}
-			if tc.wantReason != "" {
-				if plan != nil {
-					t.Fatalf("a skipped pod got a plan")
+			if tc.wantSkip != "" {
+				if diff := cmp.Diff(PodPlan{Skip: tc.wantSkip}, plan); diff != "" {
+					t.Errorf("a skipped pod's plan carries more than its reason (-want,+got):\n%s", diff)
 				}
 				return
 			}
-			if plan.Flavour != tc.wantFlavour || plan.DiscoveryAddress != tc.wantAddr {
-				t.Errorf("flavour, address = %q, %q; want %q, %q", plan.Flavour, plan.DiscoveryAddress, tc.wantFlavour, tc.wantAddr)
+			if plan.Flavour != tc.wantFlavour || plan.DiscoveryAddress != tc.wantAddr || plan.MountEnvoyConfig != tc.wantMount {
+				t.Errorf("flavour, address, mount = %q, %q, %v; want %q, %q, %v", plan.Flavour, plan.DiscoveryAddress,
+					plan.MountEnvoyConfig, tc.wantFlavour, tc.wantAddr, tc.wantMount)
 			}
 		})
 	}
 }
 
-func TestPodPlanSharesNoMemory(t *testing.T) {
+// TestPodPlanIsItsOwnKey checks that two pods with the same sidecars get
+// equal plans, so a cache keyed by plan finds them.
+func TestPodPlanIsItsOwnKey(t *testing.T) {
 	p, err := New(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, _ := p.PodPlan(map[string]string{"gloo": "gateway-proxy"}, Namespace{Labels: map[string]string{DefaultNamespaceLabel: "enabled"}})
-	*plan.ProxySecurity.RunAsUser = 0
-	plan.ProxyResources.Limits["cpu"] = plan.ProxyResources.Requests["cpu"]
-	again, _ := p.PodPlan(map[string]string{"gloo": "gateway-proxy"}, Namespace{Labels: map[string]string{DefaultNamespaceLabel: "enabled"}})
-	if *again.ProxySecurity.RunAsUser != 1337 || again.ProxyResources.Limits.Cpu().String() != "2" {
-		t.Errorf("a plan's edit leaked into the policy")
+	on := Namespace{Name: "a", Labels: map[string]string{DefaultNamespaceLabel: "enabled", "team": "x"}}
+	a := p.DecidePod(PodFacts{Labels: map[string]string{"gloo": "gateway-proxy"}}, on)
+	b := p.DecidePod(PodFacts{Labels: map[string]string{"gloo": "kube-gateway", "app": "y"}, Containers: []string{"c"}}, Namespace{Name: "b", Labels: on.Labels})
+	if a != b {
+		t.Errorf("plans differ for pods with the same sidecars:\n%+v\n%+v", a, b)
+	}
+	c := p.DecidePod(PodFacts{Labels: map[string]string{"gloo": "gateway-proxy"}}, Namespace{Labels: map[string]string{DefaultNamespaceLabel: "enabled", "istio.io/rev": "1-28"}})
+	if a == c {
+		t.Errorf("plans for different istiods are equal")
 	}
 }
 
-// TestPodPlanKey checks that plans of one policy have equal keys exactly
-// when they are equal, over pods and namespaces that vary every input a
-// plan reads.
-func TestPodPlanKey(t *testing.T) {
-	p, err := New(Config{})
+func TestSidecarSettingsShareNoMemoryWithConfig(t *testing.T) {
+	cfg := Default()
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pods := []map[string]string{
-		{"gloo": "gateway-proxy"},
-		{"gloo": "kube-gateway", "app": "x"},
-		{"kgateway": "kube-gateway"},
-		{"gateway.networking.k8s.io/gateway-name": "http", "kgateway": "kube-gateway"},
-	}
-	namespaces := []Namespace{
-		{Name: "a", Labels: map[string]string{DefaultNamespaceLabel: "enabled"}},
-		{Name: "b", Labels: map[string]string{DefaultNamespaceLabel: "enabled", "istio.io/rev": "1-28"}},
-		{Name: "c", Labels: map[string]string{DefaultNamespaceLabel: "enabled", "istio.io/rev": "default"}},
-		{Name: "d", Labels: map[string]string{DefaultNamespaceLabel: "enabled", "istio.io/rev": "canary", "team": "x"}},
-	}
-	pods = append(pods, map[string]string{"app": "httpbin"}, map[string]string{"gloo": "gateway-proxy", DefaultPodOptOutLabel: "false"})
-	namespaces = append(namespaces, Namespace{Name: "off"})
-	var plans []*PodPlan
-	for _, pod := range pods {
-		for _, ns := range namespaces {
-			plan, reason := p.PodPlan(pod, ns)
-			key, keyReason := p.PodPlanKey(pod, ns)
-			if reason != keyReason || (plan == nil) != (key == "") || (plan != nil && plan.Key() != key) {
-				t.Errorf("pod %v in %s: PodPlan gives %v, %q; PodPlanKey gives %q, %q", pod, ns.Name, plan, reason, key, keyReason)
-			}
-			if plan != nil {
-				plans = append(plans, plan)
-			}
-		}
-	}
-	if len(plans) < 8 {
-		t.Fatalf("only %d plans", len(plans))
-	}
-	for i, a := range plans {
-		for _, b := range plans[i+1:] {
-			sameKey, same := a.Key() == b.Key(), apiequality.Semantic.DeepEqual(a, b)
-			if sameKey != same {
-				t.Errorf("keys %q and %q: equal keys %v, equal plans %v", a.Key(), b.Key(), sameKey, same)
-			}
-		}
+	*cfg.IstioProxy.SecurityContext.RunAsUser = 0
+	cfg.IstioProxy.Resources.Limits["cpu"] = cfg.IstioProxy.Resources.Requests["cpu"]
+	plan := p.DecidePod(PodFacts{Labels: map[string]string{"gloo": "gateway-proxy"}}, Namespace{Labels: map[string]string{DefaultNamespaceLabel: "enabled"}})
+	if *plan.Sidecars.ProxySecurity.RunAsUser != 1337 || plan.Sidecars.ProxyResources.Limits.Cpu().String() != "2" {
+		t.Errorf("an edit of the config leaked into the policy")
 	}
 }

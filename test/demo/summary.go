@@ -56,9 +56,9 @@ type podPlan struct {
 }
 
 func planFor(pol *policy.Policy, pod *corev1.Pod, ns *corev1.Namespace) podPlan {
-	plan, reason := pol.PodPlan(pod.Labels, policy.Namespace{Name: ns.Name, Labels: ns.Labels})
-	if plan == nil {
-		return podPlan{reason: reason}
+	plan := pol.DecidePod(mutate.PodFactsOf(&pod.ObjectMeta, &pod.Spec), policy.Namespace{Name: ns.Name, Labels: ns.Labels})
+	if !plan.Inject() {
+		return podPlan{reason: plan.Skip}
 	}
 	label := pol.Config().Selection.NamespaceLabel
 	return podPlan{why: fmt.Sprintf("namespace %s carries %s=%s, and the pod's labels match a %s gateway-proxy selector",

@@ -6,17 +6,16 @@ import (
 	"fmt"
 	"time"
 
-	ctrl "sigs.k8s.io/controller-runtime"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
-
+	"github.com/gatemesh/gatemesh/certs"
 	"github.com/gatemesh/gatemesh/pkg/admit"
 )
 
-// Webhook is gatemesh serving its webhooks in-process, as cmd/webhook's
-// serve does in a cluster: a controller-runtime manager with the handlers
-// admit.Register adds, on envtest's local host, port and certificates.
+// Webhook is gatemesh serving its webhooks in-process, built by admit.New
+// exactly as cmd/webhook's serve builds it, on envtest's local host, port
+// and certificates.
 type Webhook struct {
+	// Server is the running server.
+	Server *admit.Server
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -32,31 +31,19 @@ const readyTimeout = 60 * time.Second
 // would report is what StartWebhook waits for.
 func (cp *ControlPlane) StartWebhook(ctx context.Context) (*Webhook, error) {
 	opts := cp.Env.WebhookInstallOptions
-	tlsOpts, err := admit.TLSConfig{}.TLSOptions()
-	if err != nil {
-		return nil, fmt.Errorf("failed to configure TLS: %w", err)
-	}
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		WebhookServer: webhook.NewServer(webhook.Options{
-			Host:    opts.LocalServingHost,
-			Port:    opts.LocalServingPort,
-			CertDir: opts.LocalServingCertDir,
-			TLSOpts: tlsOpts,
-		}),
+	srv, err := admit.New(cp.Config, admit.Config{
+		Policy: cp.Policy, Certs: certs.NewFiles(opts.LocalServingCertDir),
+		Host: opts.LocalServingHost, Port: opts.LocalServingPort,
+		MetricsAddr: "0", ProbeAddr: "0",
 	})
 	if err != nil {
-		return nil, fmt.Errorf("failed to create manager: %w", err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	if err := admit.Register(ctx, mgr, cp.Policy); err != nil {
-		cancel()
 		return nil, err
 	}
-	w := &Webhook{cancel: cancel, done: make(chan error, 1)}
-	go func() { w.done <- mgr.Start(ctx) }()
+	ctx, cancel := context.WithCancel(ctx)
+	w := &Webhook{Server: srv, cancel: cancel, done: make(chan error, 1)}
+	go func() { w.done <- srv.Run(ctx) }()
 
+	mgr := srv.Manager
 	ready := mgr.GetWebhookServer().StartedChecker()
 	deadline := time.Now().Add(readyTimeout)
 	for {

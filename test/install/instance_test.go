@@ -17,10 +17,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/gatemesh/gatemesh/certs"
 	"github.com/gatemesh/gatemesh/pkg/admit"
@@ -48,28 +45,16 @@ func newInstance(t *testing.T, cfg *rest.Config, src certs.Source, webhookPort i
 	if err != nil {
 		t.Fatal(err)
 	}
-	tlsOpts, err := admit.TLSConfig{}.TLSOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
 	probeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: probeAddr,
-		WebhookServer: webhook.NewServer(webhook.Options{
-			Host: "127.0.0.1", Port: webhookPort, TLSOpts: append(tlsOpts, certs.TLSOption(src)),
-		}),
+	srv, err := admit.New(cfg, admit.Config{
+		Policy: pol, Certs: src, Host: "127.0.0.1", Port: webhookPort,
+		MetricsAddr: "0", ProbeAddr: probeAddr,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	mgr := srv.Manager
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := certs.Add(mgr, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := admit.Register(ctx, mgr, pol); err != nil {
-		t.Fatal(err)
-	}
 	inst := &instance{
 		t:           t,
 		webhookAddr: fmt.Sprintf("127.0.0.1:%d", webhookPort),

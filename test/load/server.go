@@ -10,10 +10,11 @@ import (
 	"strconv"
 	"syscall"
 
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/gatemesh/gatemesh/certs"
 	"github.com/gatemesh/gatemesh/pkg/admit"
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
@@ -48,16 +49,17 @@ func runServer() error {
 	if err != nil {
 		return err
 	}
-	tlsOpts, err := admit.TLSConfig{}.TLSOptions()
+	// The same wiring as `webhook serve`, with the namespaces answered from
+	// meshNamespaces: the harness measures the webhook, not an API server.
+	// Nothing else in the manager calls the API server, so its address is
+	// a placeholder.
+	srv, err := admit.New(&rest.Config{Host: "https://127.0.0.1:1"}, admit.Config{
+		Policy: pol, Certs: certs.NewFiles(os.Getenv(certDirEnv)),
+		Host: "127.0.0.1", Port: port, MetricsAddr: "0", ProbeAddr: "0",
+		Namespaces: meshNamespaces,
+	})
 	if err != nil {
 		return err
-	}
-	srv := webhook.NewServer(webhook.Options{
-		Host: "127.0.0.1", Port: port, CertDir: os.Getenv(certDirEnv),
-		TLSOpts: tlsOpts,
-	})
-	for path, h := range admit.Handlers(pol, meshNamespaces) {
-		srv.Register(path, h)
 	}
 	if path := os.Getenv(cpuProfileEnv); path != "" {
 		f, err := os.Create(path)
@@ -72,5 +74,5 @@ func runServer() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	return srv.Start(ctx)
+	return srv.Run(ctx)
 }

@@ -1,0 +1,146 @@
+package admit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/gatemesh/gatemesh/certs"
+	"github.com/gatemesh/gatemesh/pkg/policy"
+)
+
+// Config is everything gatemesh's server needs. `webhook serve`, the
+// end-to-end suite, the demo and the load harness all build their server
+// from one, with New, so the tests run the wiring that ships.
+type Config struct {
+	// Policy decides what every webhook does.
+	Policy *policy.Policy
+	// Certs serves the webhook's TLS certificate.
+	Certs certs.Source
+	// Host and Port the webhook server binds. Host empty means every
+	// address.
+	Host string
+	Port int
+	// TLS is the webhook server's TLS settings.
+	TLS TLSConfig
+	// MetricsAddr and ProbeAddr are the addresses of /metrics and of
+	// /healthz and /readyz; "0" turns the server off.
+	MetricsAddr, ProbeAddr string
+	// MetricsOptions, if set, adjusts the metrics server (TLS and
+	// authentication); its BindAddress is MetricsAddr.
+	MetricsOptions func(*metricsserver.Options)
+	// ShutdownDelay is how long readiness fails, on shutdown, before the
+	// webhook server stops taking connections.
+	ShutdownDelay time.Duration
+	// Limits bound the requests in flight.
+	Limits Limits
+	// Namespaces answers the namespace lookups instead of the manager's
+	// cache, for the load harness. Default: the cache.
+	Namespaces Namespaces
+}
+
+// ShutdownTimeout bounds how long requests in flight may take to finish
+// once the webhook server stops taking connections: no review outlives
+// RequestTimeout. With ShutdownDelay before it, it sets the pod's grace
+// period in the manifests (terminationGracePeriodSeconds).
+const ShutdownTimeout = RequestTimeout + 2*time.Second
+
+// Server is gatemesh's webhook server: a controller-runtime manager
+// serving the pod and backend webhooks, with its namespace cache,
+// certificate source, metrics, health checks and graceful drain.
+type Server struct {
+	// Manager runs everything; add more runnables before Run.
+	Manager manager.Manager
+	delay   time.Duration
+	drain   *drain
+}
+
+// New builds the server on the API server restCfg points at. Run it with
+// Run.
+func New(restCfg *rest.Config, c Config) (*Server, error) {
+	if c.Policy == nil || c.Certs == nil {
+		return nil, errors.New("internal error: admit.New needs a policy and a certificate source")
+	}
+	tlsOpts, err := c.TLS.TLSOptions()
+	if err != nil {
+		return nil, err
+	}
+	metrics := metricsserver.Options{BindAddress: c.MetricsAddr}
+	if c.MetricsOptions != nil {
+		c.MetricsOptions(&metrics)
+	}
+	shutdown := ShutdownTimeout
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Metrics:                 metrics,
+		HealthProbeBindAddress:  c.ProbeAddr,
+		GracefulShutdownTimeout: &shutdown,
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host: c.Host, Port: c.Port, TLSOpts: append(tlsOpts, certs.TLSOption(c.Certs)),
+		}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to create manager: %w", err)
+	}
+	if err := certs.Add(mgr, c.Certs); err != nil {
+		return nil, err
+	}
+	s := &Server{Manager: mgr, delay: c.ShutdownDelay, drain: &drain{}}
+	ns := c.Namespaces
+	var synced func() bool
+	if ns == nil {
+		informer, err := mgr.GetCache().GetInformer(context.Background(), NamespaceMetadata(), cache.BlockUntilSynced(false))
+		if err != nil {
+			return nil, fmt.Errorf("failed to set up the namespace cache: %w", err)
+		}
+		synced = informer.HasSynced
+		ns = &CachedNamespaces{Reader: mgr.GetCache(), Live: mgr.GetAPIReader(), Synced: synced}
+	}
+	lim := newLimiter(c.Limits)
+	srv := mgr.GetWebhookServer()
+	srv.Register(PodPath, newPodEndpoint(&PodHandler{Policy: c.Policy, Namespaces: ns}, lim))
+	srv.Register(BackendPath, newEndpoint(&BackendHandler{Policy: c.Policy, Namespaces: ns}, lim))
+
+	checks := map[string]healthz.Checker{
+		"webhook":  srv.StartedChecker(),
+		"shutdown": s.drain.check,
+	}
+	if synced != nil {
+		checks["namespace-cache"] = func(*http.Request) error {
+			if !synced() {
+				return errors.New("namespace cache has not synced")
+			}
+			return nil
+		}
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("failed to add health check: %w", err)
+	}
+	for name, check := range checks {
+		if err := mgr.AddReadyzCheck(name, check); err != nil {
+			return nil, fmt.Errorf("failed to add readiness check: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Run serves until stop ends, then drains: readiness fails at once, so
+// that endpoints stop sending new reviews to this replica; ShutdownDelay
+// later the webhook server stops taking connections and the requests in
+// flight finish, within ShutdownTimeout.
+func (s *Server) Run(stop context.Context) error {
+	ctx := s.drain.after(stop, s.delay)
+	if err := s.Manager.Start(ctx); err != nil {
+		return fmt.Errorf("failed to run manager: %w", err)
+	}
+	return nil
+}
