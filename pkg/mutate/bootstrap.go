@@ -1,0 +1,164 @@
+package mutate
+
+import (
+	"strings"
+
+	"gomodules.xyz/jsonpatch/v2"
+
+	"github.com/gatemesh/gatemesh/pkg/policy"
+)
+
+// The gateway's Envoy bootstrap ConfigMap.
+const (
+	// BootstrapKey is the ConfigMap data key holding the Envoy bootstrap, in
+	// both Gloo's gateway-proxy-envoy-config and kgateway's proxy ConfigMaps.
+	BootstrapKey = "envoy.yaml"
+	// BootstrapClusterAnnotation is gatemesh's owner mark on the ConfigMap:
+	// sha256:<hex> of the value of the cluster gatemesh wrote (clusterHash).
+	// gatemesh updates or removes a cluster only while it hashes to the mark,
+	// so it never touches a cluster of that name it did not write, such as
+	// glooctl's or Gloo's own Istio integration's.
+	BootstrapClusterAnnotation = "gatemesh.io/bootstrap-cluster"
+	// MaxBootstrapBytes caps the bootstrap gatemesh reads: 1 MiB, the most a
+	// ConfigMap holds.
+	MaxBootstrapBytes = 1 << 20
+
+	// BootstrapMatchCondition is the CEL expression of the webhook's
+	// matchConditions: only ConfigMaps whose envoy.yaml holds a bootstrap
+	// with static_resources.
+	BootstrapMatchCondition = `object != null && has(object.data) && 'envoy.yaml' in object.data && ` +
+		`object.data['envoy.yaml'].contains('static_resources')`
+	// BootstrapMarkedMatchCondition matches the ConfigMaps that carry
+	// gatemesh's owner mark, so the cluster can be removed again whatever
+	// became of the bootstrap.
+	BootstrapMarkedMatchCondition = `object != null && has(object.metadata.annotations) && ` +
+		`'gatemesh.io/bootstrap-cluster' in object.metadata.annotations`
+)
+
+const (
+	bootstrapPath     = "/data/envoy.yaml"
+	bootstrapMarkPath = "/metadata/annotations/gatemesh.io~1bootstrap-cluster"
+)
+
+// configMapHead is the part of a ConfigMap the bootstrap webhook reads.
+type configMapHead struct {
+	Metadata *struct {
+		Annotations map[string]string `json:"annotations"`
+	} `json:"metadata"`
+	Data map[string]string `json:"data"`
+}
+
+// BootstrapPatch ensures (plan != nil) or removes (plan == nil, and only if
+// gatemesh wrote it) gatemesh's SDS cluster in the Envoy bootstrap of raw,
+// the JSON of a ConfigMap. It returns the RFC 6902 patch against raw, empty
+// when nothing changes, and the reason. It edits the YAML in place: every
+// byte outside the cluster list stays as it was, and the cluster is written
+// as the first of the list, with the lines Gloo's chart writes. Malformed
+// input, a bootstrap that is not YAML included, is an *InputError naming
+// the field.
+func BootstrapPatch(raw []byte, plan *policy.BootstrapPlan) ([]jsonpatch.Operation, policy.Reason, error) {
+	var cm configMapHead
+	if err := decodeStrictCase(raw, &cm); err != nil {
+		return nil, "", DecodeError("", err)
+	}
+	text, ok := cm.Data[BootstrapKey]
+	if !ok {
+		return nil, policy.ReasonNotBootstrap, nil
+	}
+	if len(text) > MaxBootstrapBytes {
+		return nil, policy.ReasonBootstrapTooLarge, inputErrorf(bootstrapPath, "is larger than %d bytes", MaxBootstrapBytes)
+	}
+	var annotations map[string]string
+	if cm.Metadata != nil {
+		annotations = cm.Metadata.Annotations
+	}
+	mark, marked := annotations[BootstrapClusterAnnotation]
+	out, newMark, reason, err := EditBootstrap(text, mark, plan)
+	if err != nil {
+		return nil, reason, err
+	}
+	var ops []jsonpatch.Operation
+	if out != text {
+		ops = append(ops, jsonpatch.NewOperation("replace", bootstrapPath, out))
+	}
+	switch {
+	case newMark == "" && marked:
+		ops = append(ops, jsonpatch.NewOperation("remove", bootstrapMarkPath, nil))
+	case newMark == "" || (marked && newMark == mark):
+	case annotations == nil && (cm.Metadata == nil):
+		ops = append(ops, jsonpatch.NewOperation("add", "/metadata",
+			map[string]any{"annotations": map[string]any{BootstrapClusterAnnotation: newMark}}))
+	case annotations == nil:
+		ops = append(ops, jsonpatch.NewOperation("add", "/metadata/annotations",
+			map[string]any{BootstrapClusterAnnotation: newMark}))
+	default:
+		ops = append(ops, jsonpatch.NewOperation("add", bootstrapMarkPath, newMark))
+	}
+	return ops, reason, nil
+}
+
+// EditBootstrap is BootstrapPatch on the bootstrap's text and the owner
+// mark alone (empty when the ConfigMap has none), for callers that hold
+// them rather than a ConfigMap's JSON. It returns the new text and mark,
+// which are the old ones when nothing changes; an empty mark means none.
+func EditBootstrap(text, mark string, plan *policy.BootstrapPlan) (string, string, policy.Reason, error) {
+	if len(text) > MaxBootstrapBytes {
+		return text, mark, policy.ReasonBootstrapTooLarge,
+			inputErrorf(bootstrapPath, "is larger than %d bytes", MaxBootstrapBytes)
+	}
+	d, reason, err := parseBootstrap(text)
+	if err != nil {
+		return text, mark, "", inputErrorf(bootstrapPath, "is not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if reason != "" {
+		return text, mark, reason, nil
+	}
+	own := d.ownCluster(mark)
+	if plan == nil {
+		switch {
+		case own >= 0:
+			out, ok := d.remove(own)
+			if !ok || !d.verify(out, without(d.list, own)) {
+				return text, mark, policy.ReasonBootstrapUnsupported, nil
+			}
+			return out, "", policy.ReasonBootstrapClusterRemoved, nil
+		case mark != "":
+			return text, "", policy.ReasonBootstrapClusterRemoved, nil
+		}
+		return text, mark, policy.ReasonNamespaceNotEnabled, nil
+	}
+	c, err := newSDSCluster(plan)
+	if err != nil {
+		return text, mark, "", err
+	}
+	if d.namedCluster(c.name, own) {
+		return text, mark, policy.ReasonBootstrapClusterForeign, nil
+	}
+	if own >= 0 && mark == c.hash {
+		return text, mark, policy.ReasonBootstrapClusterPresent, nil
+	}
+	reason, base, rest := policy.ReasonBootstrapClusterAdded, d, d.list
+	if own >= 0 {
+		reason, rest = policy.ReasonBootstrapClusterUpdated, without(d.list, own)
+		cut, ok := d.remove(own)
+		if !ok {
+			return text, mark, policy.ReasonBootstrapUnsupported, nil
+		}
+		if base, _, err = parseBootstrap(cut); err != nil || base == nil {
+			return text, mark, policy.ReasonBootstrapUnsupported, nil
+		}
+	}
+	out, ok := base.add(c)
+	if !ok || !d.verify(out, append([]any{c.value}, rest...)) {
+		return text, mark, policy.ReasonBootstrapUnsupported, nil
+	}
+	return out, c.hash, reason, nil
+}
+
+// without returns a copy of list without its i-th element.
+func without(list []any, i int) []any {
+	out := make([]any, 0, len(list)-1)
+	out = append(out, list[:i]...)
+	return append(out, list[i+1:]...)
+}
+

@@ -1,0 +1,178 @@
+package mutate
+
+import (
+	"maps"
+	"reflect"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/gatemesh/gatemesh/pkg/policy"
+)
+
+// bootstrapDoc is an Envoy bootstrap: its text, where each line starts, the
+// nodes gatemesh edits around, and its value split into the cluster list and
+// everything else.
+type bootstrapDoc struct {
+	text string
+	// eol is the text's line end, \r\n when it has any, else \n.
+	eol string
+	// lines holds the byte offset at which each line starts.
+	lines []int
+	// root is the top mapping; static and clusters the values of
+	// static_resources and its clusters, nil when absent, with their keys.
+	root                  *yaml.Node
+	staticKey, static     *yaml.Node
+	clustersKey, clusters *yaml.Node
+	// rest is the bootstrap's value without static_resources.clusters (and
+	// without static_resources when nothing else is in it); list is that
+	// cluster list.
+	rest map[string]any
+	list []any
+}
+
+// bootstrapKeys are top-level keys of which an Envoy bootstrap has at
+// least one; a mapping with none of them is not a bootstrap.
+var bootstrapKeys = []string{"static_resources", "dynamic_resources", "node", "admin"}
+
+// parseBootstrap reads an Envoy bootstrap. It returns the document, or a
+// reason it is left alone (not a bootstrap, or one gatemesh cannot splice
+// into), or an error for text that is not YAML; the error's text is the
+// problem, for an InputError.
+func parseBootstrap(text string) (*bootstrapDoc, policy.Reason, error) {
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &n); err != nil {
+		return nil, "", err
+	}
+	if n.Kind != yaml.DocumentNode || len(n.Content) != 1 || n.Content[0].Kind != yaml.MappingNode {
+		return nil, policy.ReasonNotBootstrap, nil
+	}
+	d := &bootstrapDoc{text: text, root: n.Content[0], eol: "\n"}
+	var v any
+	if err := d.root.Decode(&v); err != nil {
+		return nil, "", err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, policy.ReasonBootstrapUnsupported, nil
+	}
+	if !hasAnyKey(m, bootstrapKeys) {
+		return nil, policy.ReasonNotBootstrap, nil
+	}
+	if d.rest, d.list, ok = splitClusters(m); !ok {
+		return nil, policy.ReasonBootstrapUnsupported, nil
+	}
+	// Line breaks other than \n and \r\n would make the parser's line
+	// numbers disagree with ours.
+	if strings.ContainsAny(text, "\u0085\u2028\u2029\ufeff") || strings.Count(text, "\r") != strings.Count(text, "\r\n") {
+		return nil, policy.ReasonBootstrapUnsupported, nil
+	}
+	if strings.Contains(text, "\r\n") {
+		d.eol = "\r\n"
+	}
+	d.lines = append(d.lines, 0)
+	for i := 0; i < len(text); i++ {
+		if text[i] == '\n' {
+			d.lines = append(d.lines, i+1)
+		}
+	}
+	d.staticKey, d.static = mappingValue(d.root, "static_resources")
+	if d.static != nil && d.static.Kind == yaml.MappingNode {
+		d.clustersKey, d.clusters = mappingValue(d.static, "clusters")
+	}
+	return d, "", nil
+}
+
+func hasAnyKey(m map[string]any, keys []string) bool {
+	for _, k := range keys {
+		if _, ok := m[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// mappingValue finds key among a mapping node's plain string keys.
+func mappingValue(m *yaml.Node, key string) (k, v *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if c := m.Content[i]; c.Kind == yaml.ScalarNode && c.Value == key && c.ShortTag() == "!!str" {
+			return c, m.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
+// splitClusters splits a bootstrap's value into its cluster list and the
+// rest. A static_resources that is null or holds only clusters is left out
+// of the rest, so adding one to hold gatemesh's cluster changes no rest.
+func splitClusters(m map[string]any) (map[string]any, []any, bool) {
+	rest := maps.Clone(m)
+	var list []any
+	switch sr := m["static_resources"].(type) {
+	case nil:
+		delete(rest, "static_resources")
+	case map[string]any:
+		s := maps.Clone(sr)
+		switch cl := sr["clusters"].(type) {
+		case nil:
+		case []any:
+			list = cl
+		default:
+			return nil, nil, false
+		}
+		delete(s, "clusters")
+		if len(s) == 0 {
+			delete(rest, "static_resources")
+		} else {
+			rest["static_resources"] = s
+		}
+	default:
+		return nil, nil, false
+	}
+	return rest, list, true
+}
+
+// verify reports whether text is this bootstrap with its cluster list
+// replaced by want and nothing else changed in value.
+func (d *bootstrapDoc) verify(text string, want []any) bool {
+	after, reason, err := parseBootstrap(text)
+	if err != nil || reason != "" {
+		return false
+	}
+	return reflect.DeepEqual(after.rest, d.rest) && sameList(after.list, want)
+}
+
+func sameList(a, b []any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !reflect.DeepEqual(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// ownCluster is the index of the cluster whose hash is mark, or -1.
+func (d *bootstrapDoc) ownCluster(mark string) int {
+	if !strings.HasPrefix(mark, hashPrefix) {
+		return -1
+	}
+	for i, c := range d.list {
+		if h, ok := clusterHash(c); ok && h == mark {
+			return i
+		}
+	}
+	return -1
+}
+
+// namedCluster reports whether a cluster other than skip is named name.
+func (d *bootstrapDoc) namedCluster(name string, skip int) bool {
+	for i, c := range d.list {
+		if n, ok := clusterName(c); ok && n == name && i != skip {
+			return true
+		}
+	}
+	return false
+}
