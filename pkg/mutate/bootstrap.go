@@ -161,4 +161,3 @@ func without(list []any, i int) []any {
 	out = append(out, list[:i]...)
 	return append(out, list[i+1:]...)
 }
-
