@@ -9,8 +9,9 @@ import (
 )
 
 // FuzzPodPatch feeds arbitrary JSON to the pod mutator. It must never panic;
-// a patch it returns must apply to the input; and mutating the patched pod
-// again must yield an empty patch.
+// a patch it returns must apply to the input and give the pod the library
+// path gives (the oracle); and mutating the patched pod again must yield an
+// empty patch.
 func FuzzPodPatch(f *testing.F) {
 	for _, in := range goldenPodInputs(f) {
 		f.Add(in.json, "")
@@ -32,6 +33,7 @@ func FuzzPodPatch(f *testing.F) {
 		if err != nil {
 			t.Fatalf("patch does not apply to its input: %v\ninput: %s\npatch: %v", err, raw, ops)
 		}
+		oraclePod(t, raw, pol, ns)
 		again, reason2, err := patchPod(patched, pol, ns, nil)
 		if err != nil {
 			t.Fatalf("patched pod does not decode: %v", err)
