@@ -1,6 +1,7 @@
 // Package e2e proves gatemesh's admission behaviour against a real
 // kube-apiserver and etcd: controller-runtime's envtest starts both, installs
-// the project's test CRDs (test/crds) and the very MutatingWebhookConfiguration
+// Gloo's real Upstream CRD, the project's test CRD for kgateway's Backend
+// (test/crds) and the very MutatingWebhookConfiguration
 // users apply (manifests/base), and gatemesh serves those webhooks in-process
 // on envtest's local host, port and certificates.
 //
@@ -35,8 +36,12 @@ const AssetsEnv = "KUBEBUILDER_ASSETS"
 const (
 	// WebhookManifest is the MutatingWebhookConfiguration users apply.
 	WebhookManifest = "manifests/base/mutatingwebhookconfiguration.yaml"
-	// CRDDir holds the test CRDs for Gloo's Upstream and kgateway's Backend.
+	// CRDDir holds the test CRD for kgateway's Backend.
 	CRDDir = "test/crds"
+	// GlooUpstreamCRD is Gloo's real Upstream CRD, as its 1.17.38 chart
+	// ships it: from the shared reference beside the repository (CI lays
+	// a copy of shared/ beside its clone), never copied into it.
+	GlooUpstreamCRD = "../shared/reference/gloo-1.17.38/gloo.solo.io_v1_Upstream.yaml"
 	// ExamplesDir holds the seed walkthrough's objects.
 	ExamplesDir = "examples"
 )
@@ -110,7 +115,7 @@ func Start(opts ...Option) (*ControlPlane, error) {
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		CRDInstallOptions: envtest.CRDInstallOptions{
-			Paths:              []string{filepath.Join(root, CRDDir)},
+			Paths:              []string{filepath.Join(root, CRDDir), filepath.Join(root, GlooUpstreamCRD)},
 			ErrorIfPathMissing: true,
 		},
 		ErrorIfCRDPathMissing: true,

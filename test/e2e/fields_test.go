@@ -120,25 +120,35 @@ func TestFieldsGatemeshDoesNotKnowSurvive(t *testing.T) {
 		sent := upstream("httpbin-everything", gw, mesh)
 		sent.SetLabels(map[string]string{"app": "httpbin"})
 		sent.SetAnnotations(map[string]string{"example.com/owner": "team-a", "example.com/empty": ""})
+		// Every field is one Gloo's real CRD keeps (it prunes the others
+		// before any webhook sees them); the odd values sit where its schema
+		// keeps anything.
 		extra := map[string]any{
 			"circuitBreakers": map[string]any{"maxConnections": int64(4294967295), "maxRequests": int64(1024)},
 			"connectionConfig": map[string]any{
-				"connectTimeout": "5s",
+				"connectTimeout":                "5s",
+				"perConnectionBufferLimitBytes": int64(4294967295),
+			},
+			"healthChecks": []any{
+				map[string]any{
+					"healthyThreshold": int64(1), "unhealthyThreshold": int64(3),
+					"httpHealthCheck": map[string]any{"path": "/status/200"},
+					"interval":        "10s", "timeout": "1.5s",
+				},
+				map[string]any{
+					"healthyThreshold": int64(1), "unhealthyThreshold": int64(3), "interval": "10s", "timeout": "1s",
+					"customHealthCheck": map[string]any{"name": "x", "config": map[string]any{
+						"weird/key~0": []any{"a", int64(1), 2.5e-7, true, nil, map[string]any{}, []any{}},
+						"unicode":     "héllo ☃ 日本",
+						"empty":       "",
+					}},
+				},
+			},
+			"loadBalancerConfig": map[string]any{"healthyPanicThreshold": 50.25, "ringHash": map[string]any{
 				// 2^53+1: a float64 would store 9007199254740992.
-				"perConnectionBufferLimitBytes": int64(9007199254740993),
-			},
-			"healthChecks": []any{map[string]any{
-				"healthyThreshold": int64(1), "unhealthyThreshold": int64(3),
-				"httpHealthCheck": map[string]any{"path": "/status/200"},
-				"interval":        "10s", "timeout": "1.5s",
+				"ringHashConfig": map[string]any{"maximumRingSize": int64(9007199254740993)},
 			}},
-			"loadBalancerConfig": map[string]any{"healthyPanicThreshold": 50.25, "roundRobin": map[string]any{}},
-			"useHttp2":           true,
-			"x-not-in-any-schema": map[string]any{
-				"weird/key~0": []any{"a", int64(1), 2.5e-7, true, nil, map[string]any{}, []any{}},
-				"unicode":     "héllo ☃ 日本",
-				"empty":       "",
-			},
+			"useHttp2": true,
 		}
 		for k, v := range extra {
 			if err := unstructured.SetNestedField(sent.Object, runtime.DeepCopyJSONValue(v), "spec", k); err != nil {
