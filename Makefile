@@ -50,3 +50,7 @@ loadtest: ## drive the real TLS server on 127.0.0.1: 64 clients flat out, then 1
 	$(GO) build -o $(BIN)/load ./test/load
 	$(BIN)/load -clients 64 -duration $(LOADTIME)
 	$(BIN)/load -clients 64 -rate 1000 -duration $(LOADTIME)
+
+.PHONY: attack
+attack: envtest-assets ## the attacks of issue 10 on 127.0.0.1 against the built webhook: header flood, 3 MB Upstream, 1,000-namespace lookups, SIGTERM under load
+	KUBEBUILDER_ASSETS='$(KUBEBUILDER_ASSETS)' $(GO) test -count=1 -v -timeout 15m ./test/attack

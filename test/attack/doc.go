@@ -5,9 +5,8 @@
 // SIGTERM under steady load.
 //
 // The suite is tests only (`make attack`, and `make test` through
-// `go test ./...`). TestMain builds ./cmd/webhook once, starts kube-apiserver
-// and etcd with test/e2e, replaces the test Upstream CRD with Gloo's real one
-// (read from ../shared/reference beside the repository), and every test runs
-// `webhook serve` as its own process, so that its peak RSS (VmHWM) is that
-// test's alone. Each test logs its figure for docs/performance.md.
+// `go test ./...`). TestMain builds ./cmd/webhook once and starts
+// kube-apiserver and etcd with test/e2e, which serves Upstreams with Gloo's
+// real CRD; every test runs `webhook serve` as its own process, so that its
+// peak RSS (VmHWM) is that test's alone. Each test logs its figure for docs/performance.md.
 package attack

@@ -19,11 +19,6 @@ import (
 	"github.com/gatemesh/gatemesh/test/e2e"
 )
 
-// UpstreamCRD is Gloo's real Upstream CRD, from the repository's parent
-// directory: the shared reference files CI keeps beside its clone. Unlike
-// test/crds' hand-written one it prunes fields its schema does not know.
-const UpstreamCRD = "../shared/reference/gloo-1.17.38/gloo.solo.io_v1_Upstream.yaml"
-
 // BinaryEnv names a prebuilt webhook binary to attack instead of building
 // ./cmd/webhook, for measuring another commit with the same suite.
 const BinaryEnv = "GATEMESH_ATTACK_BINARY"
@@ -106,8 +101,9 @@ func webhookBinary(root, dir string) (string, error) {
 	return bin, nil
 }
 
-// setUp writes the webhook's kubeconfig, installs Gloo's real Upstream CRD,
-// opts the gateway namespace in and prepares the pod review.
+// setUp writes the webhook's kubeconfig, checks that Upstreams are served
+// by Gloo's real CRD, opts the gateway namespace in and prepares the pod
+// review.
 func setUp(root, dir string) error {
 	user, err := suite.cp.Env.AddUser(envtest.User{Name: "gatemesh", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
@@ -121,7 +117,7 @@ func setUp(root, dir string) error {
 	if err := os.WriteFile(suite.kubeconfig, kubeconfig, 0o600); err != nil {
 		return fmt.Errorf("failed to write the webhook's kubeconfig: %w", err)
 	}
-	if err := installRealUpstreamCRD(filepath.Join(root, UpstreamCRD)); err != nil {
+	if err := checkUpstreamSchema(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -133,18 +129,12 @@ func setUp(root, dir string) error {
 	return err
 }
 
-// installRealUpstreamCRD replaces test/crds' Upstream CRD with Gloo's, and
-// waits until the API server prunes by its schema: a dry-run Upstream in
-// kube-system (which gatemesh's webhook skips) loses an unknown field.
-func installRealUpstreamCRD(path string) error {
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("failed to find Gloo's Upstream CRD (the shared reference files belong beside the repository): %w", err)
-	}
-	if _, err := envtest.InstallCRDs(suite.cp.Config, envtest.CRDInstallOptions{
-		Paths: []string{path}, ErrorIfPathMissing: true,
-	}); err != nil {
-		return fmt.Errorf("failed to install %s: %w", path, err)
-	}
+// checkUpstreamSchema checks that the API server serves Upstreams with
+// Gloo's real CRD (e2e.GlooUpstreamCRD), which prunes fields its schema
+// does not know, so that the large Upstream is made only of fields Gloo
+// keeps: a dry-run Upstream in kube-system (which gatemesh's webhook skips)
+// must lose an unknown field.
+func checkUpstreamSchema() error {
 	probe := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "gloo.solo.io/v1", "kind": "Upstream",
 		"metadata": map[string]any{"name": "schema-probe", "namespace": "kube-system"},
@@ -160,7 +150,7 @@ func installRealUpstreamCRD(path string) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return errors.Join(errors.New("the API server did not start pruning Upstreams by Gloo's schema within 30s"), err)
+			return errors.Join(fmt.Errorf("the API server does not prune Upstreams as Gloo's CRD (%s) does", e2e.GlooUpstreamCRD), err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
