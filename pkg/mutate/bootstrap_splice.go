@@ -22,7 +22,7 @@ func (d *bootstrapDoc) add(c *sdsCluster) (string, bool) {
 		if d.clusters.Style&yaml.FlowStyle != 0 || len(d.clusters.Content) == 0 {
 			return d.insertAfter(d.clusters, '[', c.flow, len(d.clusters.Content) > 0)
 		}
-		return d.insertLines(d.clusters, '-', c.block)
+		return d.insertLines(d.clusters, d.clustersKey, '-', c.block)
 	case d.clusters != nil && isNull(d.clusters):
 		return d.fillNull(d.clustersKey, d.clusters, "["+c.flow+"]")
 	case d.clusters != nil:
@@ -31,7 +31,7 @@ func (d *bootstrapDoc) add(c *sdsCluster) (string, bool) {
 		if d.static.Style&yaml.FlowStyle != 0 || len(d.static.Content) == 0 {
 			return d.insertAfter(d.static, '{', listed, len(d.static.Content) > 0)
 		}
-		return d.insertLines(d.static.Content[0], 0, append([]string{"clusters:"}, c.block...))
+		return d.insertLines(d.static.Content[0], d.staticKey, 0, append([]string{"clusters:"}, c.block...))
 	case d.static != nil && isNull(d.static):
 		return d.fillNull(d.staticKey, d.static, "{"+listed+"}")
 	case d.static != nil:
@@ -43,7 +43,7 @@ func (d *bootstrapDoc) add(c *sdsCluster) (string, bool) {
 	for _, l := range c.block {
 		lines = append(lines, "  "+l)
 	}
-	return d.insertLines(d.root.Content[0], 0, lines)
+	return d.insertLines(d.root.Content[0], nil, 0, lines)
 }
 
 // remove cuts the j-th cluster out of the list.
@@ -58,10 +58,12 @@ func (d *bootstrapDoc) remove(j int) (string, bool) {
 	return d.removeBlock(seq, j)
 }
 
-// insertLines inserts lines before the line of node at, indented as at is.
-// Only spaces may precede at on its line, and at must start with the byte
-// first unless it is 0.
-func (d *bootstrapDoc) insertLines(at *yaml.Node, first byte, lines []string) (string, bool) {
+// insertLines inserts lines, indented as node at is, before the line of at,
+// or, when at is the value of key and starts on a later line, just after
+// key's line, so the comments above at stay with it. Only spaces may
+// precede at on its line, and at must start with the byte first unless it
+// is 0.
+func (d *bootstrapDoc) insertLines(at, key *yaml.Node, first byte, lines []string) (string, bool) {
 	off, ok := d.offset(at.Line, at.Column)
 	if !ok || (first != 0 && (off >= len(d.text) || d.text[off] != first)) {
 		return "", false
@@ -70,6 +72,14 @@ func (d *bootstrapDoc) insertLines(at *yaml.Node, first byte, lines []string) (s
 	indent := d.text[start:off]
 	if strings.Trim(indent, " ") != "" {
 		return "", false
+	}
+	if key != nil && key.Line < at.Line {
+		start = d.lines[key.Line]
+		for l := key.Line + 1; l < at.Line; l++ {
+			if !blankOrComment(d.line(l)) {
+				return "", false
+			}
+		}
 	}
 	var b strings.Builder
 	b.Grow(len(d.text) + len(lines)*(len(indent)+32))
