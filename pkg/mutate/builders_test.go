@@ -65,3 +65,32 @@ func patchPod(raw []byte, pol *policy.Policy, ns policy.Namespace, cache *Sideca
 	}
 	return PodPatch(raw, head, pol.DecidePod(head.Facts(), ns), cache)
 }
+
+// Pod is the typed path the tests hold PodPatch's patch against: pod
+// injected as plan says, and the reason for the outcome (plan.Skip when the
+// plan skips the pod, else ReasonInjected or ReasonAlreadyInjected). The
+// input is not modified; when nothing changes, the returned pod is the
+// input itself.
+func Pod(pod *corev1.Pod, plan policy.PodPlan) (*corev1.Pod, policy.Reason) {
+	out := pod.DeepCopy()
+	reason, _ := injectPod(&out.ObjectMeta, &out.Spec, plan, nil)
+	if !reason.Changes() {
+		return pod, reason
+	}
+	return out, reason
+}
+
+// PodFactsOf is head.Facts() for a typed pod.
+func PodFactsOf(meta *metav1.ObjectMeta, spec *corev1.PodSpec) policy.PodFacts {
+	f := policy.PodFacts{Labels: meta.Labels}
+	if s, ok := ParseStatus(meta.Annotations); ok {
+		f.OwnedContainers, f.OwnedVolumes = s.Containers, s.Volumes
+	}
+	for i := range spec.Containers {
+		f.Containers = append(f.Containers, spec.Containers[i].Name)
+	}
+	for i := range spec.Volumes {
+		f.Volumes = append(f.Volumes, spec.Volumes[i].Name)
+	}
+	return f
+}

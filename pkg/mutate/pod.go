@@ -17,36 +17,6 @@ import (
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
-// Pod returns pod injected as plan says, and the reason for the outcome:
-// plan.Skip when the plan skips the pod, else ReasonInjected or
-// ReasonAlreadyInjected. The input is not modified; when nothing changes,
-// the returned pod is the input itself. This is the typed path, which the
-// tests hold PodPatch's patch against.
-func Pod(pod *corev1.Pod, plan policy.PodPlan) (*corev1.Pod, policy.Reason) {
-	out := pod.DeepCopy()
-	reason, _ := injectPod(&out.ObjectMeta, &out.Spec, plan, nil)
-	if !reason.Changes() {
-		return pod, reason
-	}
-	return out, reason
-}
-
-// PodFactsOf returns what the pod decision reads from a pod's or pod
-// template's metadata and spec.
-func PodFactsOf(meta *metav1.ObjectMeta, spec *corev1.PodSpec) policy.PodFacts {
-	f := policy.PodFacts{Labels: meta.Labels}
-	if s, ok := ParseStatus(meta.Annotations); ok {
-		f.OwnedContainers, f.OwnedVolumes = s.Containers, s.Volumes
-	}
-	for i := range spec.Containers {
-		f.Containers = append(f.Containers, spec.Containers[i].Name)
-	}
-	for i := range spec.Volumes {
-		f.Volumes = append(f.Volumes, spec.Volumes[i].Name)
-	}
-	return f
-}
-
 // semanticEqual compares API objects the way the API server does (quantities
 // by value).
 func semanticEqual(a, b any) bool { return apiequality.Semantic.DeepEqual(a, b) }

@@ -154,10 +154,3 @@ func (s *sidecarSet) element(name string) any {
 	}
 	return nil
 }
-
-// len reports how many plans are cached.
-func (c *SidecarCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}

@@ -108,3 +108,10 @@ func mustMarshal(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// len reports how many plans are cached.
+func (c *SidecarCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}

@@ -51,9 +51,6 @@ func (s Status) String() string {
 	return string(b)
 }
 
-func (s Status) ownsContainer(name string) bool { return contains(s.Containers, name) }
-func (s Status) ownsVolume(name string) bool    { return contains(s.Volumes, name) }
-
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {

@@ -56,7 +56,15 @@ type podPlan struct {
 }
 
 func planFor(pol *policy.Policy, pod *corev1.Pod, ns *corev1.Namespace) podPlan {
-	plan := pol.DecidePod(mutate.PodFactsOf(&pod.ObjectMeta, &pod.Spec), policy.Namespace{Name: ns.Name, Labels: ns.Labels})
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		return podPlan{reason: policy.Reason(err.Error())}
+	}
+	head, err := mutate.DecodePodHead(raw)
+	if err != nil {
+		return podPlan{reason: policy.Reason(err.Error())}
+	}
+	plan := pol.DecidePod(head.Facts(), policy.Namespace{Name: ns.Name, Labels: ns.Labels})
 	if !plan.Inject() {
 		return podPlan{reason: plan.Skip}
 	}
