@@ -56,7 +56,7 @@ type Config struct {
 const ShutdownTimeout = RequestTimeout + 2*time.Second
 
 // Server is gatemesh's webhook server: a controller-runtime manager
-// serving the pod and backend webhooks, with its namespace cache,
+// serving the pod, backend and bootstrap webhooks, with its namespace cache,
 // certificate source, metrics, health checks and graceful drain.
 type Server struct {
 	// Manager runs everything; add more runnables before Run.
@@ -109,6 +109,7 @@ func New(restCfg *rest.Config, c Config) (*Server, error) {
 	srv := mgr.GetWebhookServer()
 	srv.Register(PodPath, newPodEndpoint(&PodHandler{Policy: c.Policy, Namespaces: ns}, lim))
 	srv.Register(BackendPath, newEndpoint(&BackendHandler{Policy: c.Policy, Namespaces: ns}, lim))
+	srv.Register(BootstrapPath, newEndpoint(&BootstrapHandler{Policy: c.Policy, Namespaces: ns}, lim))
 
 	checks := map[string]healthz.Checker{
 		"webhook":  srv.StartedChecker(),
