@@ -7,6 +7,7 @@ import (
 
 	jsonpatch5 "github.com/evanphx/json-patch/v5"
 	"github.com/google/go-cmp/cmp"
+	yaml "go.yaml.in/yaml/v3"
 	"gomodules.xyz/jsonpatch/v2"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
@@ -312,6 +313,13 @@ func TestSDSClusterRenderings(t *testing.T) {
 			fromFlow, _ := clusterHash(flow)
 			if fromFlow != c.hash {
 				t.Errorf("flow and block renderings differ:\n%s\n%v", c.flow, c.value)
+			}
+			var block []any
+			if err := yaml.Unmarshal([]byte(strings.Join(c.block, "\n")), &block); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]any{c.value}, block); diff != "" {
+				t.Errorf("block rendering does not read back as the value (-value,+block):\n%s", diff)
 			}
 			got, _ := clusterName(c.value)
 			if got != plan.ClusterName {
