@@ -3,7 +3,6 @@ package admit
 import (
 	"bytes"
 	"context"
-	jsonv1 "encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -138,10 +137,10 @@ func (e *endpoint[H]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The answer is encoded whole first, so that it goes out with a
 	// Content-Length in one write rather than in chunks as it is encoded.
 	// It reuses buf: the request, whose object may point into it, is done.
-	out := admissionv1.AdmissionReview{Response: &resp.AdmissionResponse}
-	out.APIVersion, out.Kind = admissionv1.SchemeGroupVersion.String(), "AdmissionReview"
+	answer, err := appendAnswer(buf.AvailableBuffer()[:0], &resp.AdmissionResponse)
 	buf.Reset()
-	if err := jsonv1.NewEncoder(buf).Encode(out); err != nil {
+	buf.Write(answer)
+	if err != nil {
 		e.log.Error(err, "Failed to encode admission response", "uid", req.UID)
 		refuse(w, http.StatusInternalServerError, refusedInternal, "failed to encode the admission response")
 		return
