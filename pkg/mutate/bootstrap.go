@@ -114,9 +114,23 @@ func EditBootstrap(text, mark string, plan *policy.BootstrapPlan) (string, strin
 		return text, mark, reason, nil
 	}
 	own := d.ownCluster(mark)
+	// Read the rest of the bootstrap only when gatemesh will change it.
+	readRest := func() (policy.Reason, error) {
+		ok, err := d.readRest()
+		if err != nil {
+			return "", inputErrorf(bootstrapPath, "is not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		if !ok {
+			return policy.ReasonBootstrapUnsupported, nil
+		}
+		return "", nil
+	}
 	if plan == nil {
 		switch {
 		case own >= 0:
+			if reason, err := readRest(); reason != "" || err != nil {
+				return text, mark, reason, err
+			}
 			out, ok := d.remove(own)
 			if !ok || !d.verify(out, without(d.list, own)) {
 				return text, mark, policy.ReasonBootstrapUnsupported, nil
@@ -136,6 +150,9 @@ func EditBootstrap(text, mark string, plan *policy.BootstrapPlan) (string, strin
 	}
 	if own >= 0 && mark == c.hash {
 		return text, mark, policy.ReasonBootstrapClusterPresent, nil
+	}
+	if reason, err := readRest(); reason != "" || err != nil {
+		return text, mark, reason, err
 	}
 	reason, base, rest := policy.ReasonBootstrapClusterAdded, d, d.list
 	if own >= 0 {

@@ -3,6 +3,7 @@ package mutate
 import (
 	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -35,10 +36,11 @@ type bootstrapDoc struct {
 // least one; a mapping with none of them is not a bootstrap.
 var bootstrapKeys = []string{"static_resources", "dynamic_resources", "node", "admin"}
 
-// parseBootstrap reads an Envoy bootstrap. It returns the document, or a
-// reason it is left alone (not a bootstrap, or one gatemesh cannot splice
-// into), or an error for text that is not YAML; the error's text is the
-// problem, for an InputError.
+// parseBootstrap reads an Envoy bootstrap's nodes and its cluster list.
+// It returns the document, or a reason it is left alone (not a bootstrap,
+// or one gatemesh cannot splice into), or an error for text that is not
+// YAML; the error's text is the problem, for an InputError. The value of
+// the rest of the bootstrap is read only when gatemesh changes it (rest).
 func parseBootstrap(text string) (*bootstrapDoc, policy.Reason, error) {
 	var n yaml.Node
 	if err := yaml.Unmarshal([]byte(text), &n); err != nil {
@@ -48,18 +50,24 @@ func parseBootstrap(text string) (*bootstrapDoc, policy.Reason, error) {
 		return nil, policy.ReasonNotBootstrap, nil
 	}
 	d := &bootstrapDoc{text: text, root: n.Content[0], eol: "\n"}
-	var v any
-	if err := d.root.Decode(&v); err != nil {
-		return nil, "", err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, policy.ReasonBootstrapUnsupported, nil
-	}
-	if !hasAnyKey(m, bootstrapKeys) {
+	if !slices.ContainsFunc(bootstrapKeys, func(k string) bool { key, _ := mappingValue(d.root, k); return key != nil }) {
 		return nil, policy.ReasonNotBootstrap, nil
 	}
-	if d.rest, d.list, ok = splitClusters(m); !ok {
+	d.staticKey, d.static = mappingValue(d.root, "static_resources")
+	switch {
+	case d.static == nil || isNull(d.static):
+	case d.static.Kind == yaml.MappingNode:
+		d.clustersKey, d.clusters = mappingValue(d.static, "clusters")
+	default:
+		return nil, policy.ReasonBootstrapUnsupported, nil
+	}
+	switch {
+	case d.clusters == nil || isNull(d.clusters):
+	case d.clusters.Kind == yaml.SequenceNode:
+		if err := d.clusters.Decode(&d.list); err != nil {
+			return nil, "", err
+		}
+	default:
 		return nil, policy.ReasonBootstrapUnsupported, nil
 	}
 	// Line breaks other than \n and \r\n would make the parser's line
@@ -76,20 +84,27 @@ func parseBootstrap(text string) (*bootstrapDoc, policy.Reason, error) {
 			d.lines = append(d.lines, i+1)
 		}
 	}
-	d.staticKey, d.static = mappingValue(d.root, "static_resources")
-	if d.static != nil && d.static.Kind == yaml.MappingNode {
-		d.clustersKey, d.clusters = mappingValue(d.static, "clusters")
-	}
 	return d, "", nil
 }
 
-func hasAnyKey(m map[string]any, keys []string) bool {
-	for _, k := range keys {
-		if _, ok := m[k]; ok {
-			return true
-		}
+// readRest reads the value of the bootstrap outside its cluster list into
+// d.rest. It reports an error for YAML the node parser let pass (a repeated
+// key), and false when the value's cluster list is not the one the nodes
+// hold (one merged in from an alias, say): gatemesh cannot edit that.
+func (d *bootstrapDoc) readRest() (bool, error) {
+	var v any
+	if err := d.root.Decode(&v); err != nil {
+		return false, err
 	}
-	return false
+	m, ok := v.(map[string]any)
+	if !ok {
+		return false, nil
+	}
+	var list []any
+	if d.rest, list, ok = splitClusters(m); !ok {
+		return false, nil
+	}
+	return sameList(list, d.list), nil
 }
 
 // mappingValue finds key among a mapping node's plain string keys.
@@ -133,10 +148,13 @@ func splitClusters(m map[string]any) (map[string]any, []any, bool) {
 }
 
 // verify reports whether text is this bootstrap with its cluster list
-// replaced by want and nothing else changed in value.
+// replaced by want and nothing else changed in value. d.rest must be read.
 func (d *bootstrapDoc) verify(text string, want []any) bool {
 	after, reason, err := parseBootstrap(text)
 	if err != nil || reason != "" {
+		return false
+	}
+	if ok, err := after.readRest(); !ok || err != nil {
 		return false
 	}
 	return reflect.DeepEqual(after.rest, d.rest) && sameList(after.list, want)

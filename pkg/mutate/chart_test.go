@@ -116,6 +116,11 @@ func TestChartBootstrap(t *testing.T) {
 	if err != nil || want == nil {
 		t.Fatalf("failed to parse the chart's bootstrap: %v", err)
 	}
+	for _, d := range []*bootstrapDoc{got, want} {
+		if ok, err := d.readRest(); !ok || err != nil || len(d.rest) == 0 {
+			t.Fatalf("failed to read the bootstrap outside its clusters: %v", err)
+		}
+	}
 	if diff := cmp.Diff(clustersByName(t, want.list)["gateway_proxy_sds"], clustersByName(t, got.list)["gateway_proxy_sds"]); diff != "" {
 		t.Errorf("gateway_proxy_sds mismatch (-chart,+gatemesh):\n%s", diff)
 	}
