@@ -37,20 +37,39 @@ func SeedNamespaces(pol *policy.Policy) []SeedNamespace {
 	}
 }
 
-// Seed is what the seed walkthrough applies: examples/.
+// GlooChart is the Gloo 1.17.38 chart's gateway-proxy rendering, without
+// Gloo's Istio integration, beside the repository (see GlooUpstreamCRD).
+// The seed walkthrough installs Gloo with this chart, so its Envoy
+// bootstrap ConfigMap, gateway-proxy-envoy-config, is part of the seed.
+const GlooChart = "../shared/reference/gloo-1.17.38/gateway-proxy.yaml"
+
+// Seed is what the seed walkthrough applies: the Gloo chart's bootstrap
+// ConfigMap, then examples/.
 type Seed struct {
-	// Objects are the examples, in file and document order.
+	// Objects are the chart's ConfigMap, then the examples in file and
+	// document order.
 	Objects []*unstructured.Unstructured
 	pol     *policy.Policy
 }
 
-// LoadSeed reads examples/ from the repository at root.
+// LoadSeed reads the chart's bootstrap ConfigMap and examples/ from the
+// repository at root.
 func LoadSeed(root string, pol *policy.Policy) (*Seed, error) {
-	objs, err := ReadManifests(filepath.Join(root, ExamplesDir))
+	chart, err := ReadManifests(filepath.Join(root, GlooChart))
 	if err != nil {
 		return nil, err
 	}
-	return &Seed{Objects: objs, pol: pol}, nil
+	var objs []*unstructured.Unstructured
+	for _, o := range chart {
+		if o.GetKind() == "ConfigMap" {
+			objs = append(objs, o)
+		}
+	}
+	examples, err := ReadManifests(filepath.Join(root, ExamplesDir))
+	if err != nil {
+		return nil, err
+	}
+	return &Seed{Objects: append(objs, examples...), pol: pol}, nil
 }
 
 // SeedResult is what the API server stored for the walkthrough.

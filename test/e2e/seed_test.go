@@ -14,8 +14,10 @@ import (
 )
 
 // Scenario 1: the seed walkthrough, exactly as `make demo` plays it from
-// examples/: the Gloo gateway-proxy's pod is injected, the httpbin Upstream
-// gets the mTLS sslConfig, the opted-out kgateway Backend gets none.
+// the Gloo chart's bootstrap ConfigMap and examples/: the Gloo
+// gateway-proxy's pod is injected, its bootstrap gets the gateway_proxy_sds
+// cluster, the httpbin Upstream gets the mTLS sslConfig, the opted-out
+// kgateway Backend gets none.
 func TestSeedWalkthrough(t *testing.T) {
 	ctx := testCtx(t)
 	seed, err := LoadSeed(suite.cp.Root, suite.cp.Policy)
@@ -58,6 +60,14 @@ func TestSeedWalkthrough(t *testing.T) {
 		own, _ := container(stored, "gateway-proxy")
 		if diff := cmp.Diff(d.Spec.Template.Spec.Containers[0], own); diff != "" {
 			t.Errorf("gateway-proxy container changed (-template,+stored):\n%s", diff)
+		}
+	})
+
+	t.Run("the chart's bootstrap ConfigMap is stored with the gateway_proxy_sds cluster Gloo's integration writes", func(t *testing.T) {
+		stored := getConfigMap(t, "gloo-system", "gateway-proxy-envoy-config")
+		want := sdsCluster(t, chartConfigMap(t, chartIstio, "gloo-system").Data["envoy.yaml"])
+		if diff := cmp.Diff(want, sdsCluster(t, stored.Data["envoy.yaml"])); diff != "" {
+			t.Errorf("stored cluster (-Gloo's integration,+stored):\n%s", diff)
 		}
 	})
 
