@@ -6,6 +6,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 
 include hack/envtest.mk
+include hack/mesh.mk
 
 .DEFAULT_GOAL := help
 
@@ -18,9 +19,9 @@ build: ## build bin/webhook
 	$(GO) build -o $(BIN)/webhook ./cmd/webhook
 
 .PHONY: test
-test: envtest-assets ## run every test: unit, golden, fuzz seeds and the envtest end-to-end suite
+test: envtest-assets mesh-assets ## run every test: unit, golden, fuzz seeds and the envtest end-to-end suite
 	$(GO) vet ./...
-	KUBEBUILDER_ASSETS='$(KUBEBUILDER_ASSETS)' $(GO) test -count=1 ./...
+	KUBEBUILDER_ASSETS='$(KUBEBUILDER_ASSETS)' $(MESH_TEST_ENV) $(GO) test -count=1 ./...
 
 .PHONY: demo
 demo: envtest-assets ## start a local control plane with gatemesh, apply examples/ and say what gatemesh did (ARGS=--keep keeps it running)
