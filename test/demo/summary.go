@@ -16,7 +16,8 @@ import (
 	"github.com/gatemesh/gatemesh/test/e2e"
 )
 
-// summarize reads back every pod, Upstream and Backend of the walkthrough
+// summarize reads back every pod, bootstrap ConfigMap, Upstream and Backend
+// of the walkthrough
 // and says what gatemesh did to it and why. What gatemesh did comes from
 // the stored objects (its status annotation on pods, its mtls annotations
 // on backends); why a pod was left alone comes from the policy's decision
@@ -35,6 +36,14 @@ func summarize(ctx context.Context, out io.Writer, c client.Client, pol *policy.
 		describePod(out, pod, planFor(pol, pod, ns))
 	}
 	for _, obj := range res.Applied {
+		if obj.GetKind() == "ConfigMap" {
+			cm := &corev1.ConfigMap{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(obj), cm); err != nil {
+				return fmt.Errorf("failed to read back %s: %w", e2e.Describe(obj), err)
+			}
+			describeBootstrap(out, cm, pol)
+			continue
+		}
 		if !mutate.Stamps(obj.GroupVersionKind()) {
 			continue
 		}
@@ -134,6 +143,20 @@ func describeBackend(out io.Writer, u *unstructured.Unstructured) {
 	if v, ok := ann[mutate.KgatewayDisableAutoMtlsAnnotation]; ok {
 		fmt.Fprintf(out, "      %s: %q, so kgateway's own auto-mTLS is off for it too\n", mutate.KgatewayDisableAutoMtlsAnnotation, v)
 	}
+}
+
+// describeBootstrap says whether a gateway's Envoy bootstrap carries the
+// SDS cluster gatemesh adds.
+func describeBootstrap(out io.Writer, cm *corev1.ConfigMap, pol *policy.Policy) {
+	name := fmt.Sprintf("ConfigMap %s/%s", cm.Namespace, cm.Name)
+	cluster := pol.Config().Backends.UpstreamSSLConfig.SDS.ClusterName
+	if _, ok := cm.Annotations[mutate.BootstrapClusterAnnotation]; !ok {
+		fmt.Fprintf(out, "  %s: left alone (gatemesh added no cluster)\n", name)
+		return
+	}
+	fmt.Fprintf(out, "  %s: %s\n", name, policy.ReasonBootstrapClusterAdded.Sentence())
+	fmt.Fprintf(out, "      %s: static cluster %s, which the stamped Upstreams' SDS config names, to sds at %s\n",
+		mutate.BootstrapKey, cluster, pol.Config().Backends.UpstreamSSLConfig.SDS.TargetURI)
 }
 
 func literalEnv(c corev1.Container) map[string]string {
