@@ -32,6 +32,7 @@ var suite struct {
 	cp         *e2e.ControlPlane
 	binary     string
 	kubeconfig string
+	shipped    shipped
 	podReview  []byte // an AdmissionReview of the realistic gateway pod
 }
 
@@ -102,8 +103,8 @@ func webhookBinary(root, dir string) (string, error) {
 }
 
 // setUp writes the webhook's kubeconfig, checks that Upstreams are served
-// by Gloo's real CRD, opts the gateway namespace in and prepares the pod
-// review.
+// by Gloo's real CRD, opts the gateway namespace in, reads the shipped
+// Deployment and prepares the pod review.
 func setUp(root, dir string) error {
 	user, err := suite.cp.Env.AddUser(envtest.User{Name: "gatemesh", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
@@ -123,6 +124,9 @@ func setUp(root, dir string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := e2e.EnsureNamespace(ctx, suite.cp.Client, gatewayNamespace, map[string]string{"gatemesh.io/injection": "enabled"}); err != nil {
+		return err
+	}
+	if suite.shipped, err = readShipped(filepath.Join(root, deploymentFile), suite.binary); err != nil {
 		return err
 	}
 	suite.podReview, err = podReview(filepath.Join(root, podFile))

@@ -1,31 +1,15 @@
 package attack
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/tls"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	appsv1 "k8s.io/api/apps/v1"
-	"sigs.k8s.io/yaml"
-
-	"github.com/gatemesh/gatemesh/test/e2e"
 )
-
-// deploymentFile is the shipped Deployment, whose grace period and preStop
-// the shutdown must fit in.
-const deploymentFile = "manifests/base/deployment.yaml"
 
 // Steady load for the shutdown: loadRate pod reviews a second over TLS,
 // for loadBefore before SIGTERM, never more than loadMax in all.
@@ -56,8 +40,8 @@ func TestShutdownUnderLoad(t *testing.T) {
 }
 
 func shutdownUnderLoad(t *testing.T, stall bool) {
-	grace, preStop, args := shippedShutdown(t)
-	w := startWebhook(t, args...)
+	grace, preStop := suite.shipped.grace, suite.shipped.preStop
+	w := startWebhook(t, "--shutdown-delay", suite.shipped.shutdownDelay)
 	budget := grace - preStop
 	if stall {
 		c := stalledReview(t, w)
@@ -165,63 +149,6 @@ func shutdownUnderLoad(t *testing.T, stall bool) {
 	if w.err != nil {
 		t.Errorf("shutdown: the webhook exited with %v; its log:\n%s", w.err, w.log())
 	}
-}
-
-// shippedShutdown reads the shipped Deployment: its grace period, its
-// container's preStop sleep, and the serve flags that set the shutdown
-// delay (--shutdown-delay there, or else the binary's own default).
-func shippedShutdown(t *testing.T) (grace, preStop time.Duration, args []string) {
-	t.Helper()
-	root, err := e2e.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(root, deploymentFile))
-	if err != nil {
-		t.Fatalf("failed to read the Deployment: %v", err)
-	}
-	var d appsv1.Deployment
-	if err := yaml.UnmarshalStrict(data, &d); err != nil {
-		t.Fatalf("failed to decode %s: %v", deploymentFile, err)
-	}
-	spec := d.Spec.Template.Spec
-	if spec.TerminationGracePeriodSeconds == nil || len(spec.Containers) != 1 {
-		t.Fatalf("%s: want terminationGracePeriodSeconds and one container", deploymentFile)
-	}
-	grace = time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
-	c := spec.Containers[0]
-	if l := c.Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
-		preStop = time.Duration(l.PreStop.Sleep.Seconds) * time.Second
-	}
-	for _, a := range c.Args {
-		if strings.HasPrefix(a, "--shutdown-delay=") {
-			return grace, preStop, []string{a}
-		}
-	}
-	return grace, preStop, []string{"--shutdown-delay", defaultShutdownDelay(t)}
-}
-
-// defaultShutdownDelay reads --shutdown-delay's default from the binary's
-// help.
-func defaultShutdownDelay(t *testing.T) string {
-	t.Helper()
-	out, _ := exec.Command(suite.binary, "serve", "-h").CombinedOutput()
-	re := regexp.MustCompile(`\(default ([0-9a-z.]+)\)`)
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if !strings.Contains(sc.Text(), "-shutdown-delay") {
-			continue
-		}
-		// The usage follows on the next line or lines, up to the next flag.
-		for sc.Scan() && !strings.HasPrefix(strings.TrimSpace(sc.Text()), "-") {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				return m[1]
-			}
-		}
-		break
-	}
-	t.Fatalf("failed to find --shutdown-delay's default in `webhook serve -h`:\n%s", out)
-	return ""
 }
 
 // stalledReview opens a TLS connection to /mutate-pod and sends the headers

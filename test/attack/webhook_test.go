@@ -34,10 +34,10 @@ type webhook struct {
 const startupTimeout = 60 * time.Second
 
 // startWebhook runs the binary on envtest's webhook host, port and
-// certificates, with its own probe and metrics ports, and waits until
-// /readyz answers 200: the server listens and the namespace cache has
-// synced. args come after the suite's flags, so they can override them.
-// The process is stopped when the test ends.
+// certificates, with its own probe and metrics ports and the Deployment's
+// GOMEMLIMIT, and waits until /readyz answers 200: the server listens and
+// the namespace cache has synced. args come after the suite's flags, so
+// they can override them. The process is stopped when the test ends.
 func startWebhook(t *testing.T, args ...string) *webhook {
 	t.Helper()
 	opts := suite.cp.Env.WebhookInstallOptions
@@ -61,6 +61,7 @@ func startWebhook(t *testing.T, args ...string) *webhook {
 	}
 	w.cmd = exec.Command(suite.binary, append(flags, args...)...)
 	w.cmd.Stdout, w.cmd.Stderr = logFile, logFile
+	w.cmd.Env = suite.shipped.environ()
 	if err := w.cmd.Start(); err != nil {
 		logFile.Close()
 		t.Fatalf("failed to start the webhook: %v", err)
