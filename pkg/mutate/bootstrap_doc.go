@@ -1,7 +1,7 @@
 package mutate
 
 import (
-	"maps"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -88,23 +88,51 @@ func parseBootstrap(text string) (*bootstrapDoc, policy.Reason, error) {
 }
 
 // readRest reads the value of the bootstrap outside its cluster list into
-// d.rest. It reports an error for YAML the node parser let pass (a repeated
-// key), and false when the value's cluster list is not the one the nodes
-// hold (one merged in from an alias, say): gatemesh cannot edit that.
+// d.rest, value by value, so the clusters are not read twice. It reports an
+// error for YAML the node parser let pass (a repeated key), and false for a
+// key that is not a plain string, such as a merge key (<<) that could bring
+// in a static_resources or clusters the nodes do not show.
 func (d *bootstrapDoc) readRest() (bool, error) {
-	var v any
-	if err := d.root.Decode(&v); err != nil {
+	rest, ok, err := decodeMapping(d.root, "static_resources")
+	if !ok || err != nil {
 		return false, err
 	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return false, nil
+	if d.static != nil && d.static.Kind == yaml.MappingNode {
+		s, ok, err := decodeMapping(d.static, "clusters")
+		if !ok || err != nil {
+			return false, err
+		}
+		if len(s) > 0 {
+			rest["static_resources"] = s
+		}
 	}
-	var list []any
-	if d.rest, list, ok = splitClusters(m); !ok {
-		return false, nil
+	d.rest = rest
+	return true, nil
+}
+
+// decodeMapping decodes the entries of a mapping node but skip's.
+func decodeMapping(m *yaml.Node, skip string) (map[string]any, bool, error) {
+	out := make(map[string]any, len(m.Content)/2)
+	seen := false
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
+			return nil, false, nil
+		}
+		if _, dup := out[k.Value]; dup || (k.Value == skip && seen) {
+			return nil, false, fmt.Errorf("line %d: mapping key %q already defined", k.Line, k.Value)
+		}
+		if k.Value == skip {
+			seen = true
+			continue
+		}
+		var x any
+		if err := v.Decode(&x); err != nil {
+			return nil, false, err
+		}
+		out[k.Value] = x
 	}
-	return sameList(list, d.list), nil
+	return out, true, nil
 }
 
 // mappingValue finds key among a mapping node's plain string keys.
@@ -115,36 +143,6 @@ func mappingValue(m *yaml.Node, key string) (k, v *yaml.Node) {
 		}
 	}
 	return nil, nil
-}
-
-// splitClusters splits a bootstrap's value into its cluster list and the
-// rest. A static_resources that is null or holds only clusters is left out
-// of the rest, so adding one to hold gatemesh's cluster changes no rest.
-func splitClusters(m map[string]any) (map[string]any, []any, bool) {
-	rest := maps.Clone(m)
-	var list []any
-	switch sr := m["static_resources"].(type) {
-	case nil:
-		delete(rest, "static_resources")
-	case map[string]any:
-		s := maps.Clone(sr)
-		switch cl := sr["clusters"].(type) {
-		case nil:
-		case []any:
-			list = cl
-		default:
-			return nil, nil, false
-		}
-		delete(s, "clusters")
-		if len(s) == 0 {
-			delete(rest, "static_resources")
-		} else {
-			rest["static_resources"] = s
-		}
-	default:
-		return nil, nil, false
-	}
-	return rest, list, true
 }
 
 // verify reports whether text is this bootstrap with its cluster list

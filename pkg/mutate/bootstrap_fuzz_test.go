@@ -85,6 +85,9 @@ func FuzzBootstrapPatch(f *testing.F) {
 			}
 			return
 		}
+		if out == text {
+			return // only the mark changed
+		}
 		before, _, _ := parseBootstrap(text)
 		after, _, _ := parseBootstrap(out)
 		if before == nil || after == nil || !readsRest(before) || !readsRest(after) || !reflect.DeepEqual(before.rest, after.rest) {
