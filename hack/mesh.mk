@@ -10,7 +10,10 @@
 #
 # Targets:
 #   mesh-assets   build (if missing) the four binaries (cold ~15-20 min on 2 cores)
-#   mesh-test     run the real-mesh suite alone (test/mesh)
+#   mesh-test     run the real-mesh suite alone (test/mesh); MESH_ARGS are
+#                 passed to go test, e.g. to see kgateway v2.2.0's own sds
+#                 push mismatched keys during rotations:
+#                 make mesh-test MESH_ARGS='-run TestKgateway -args -mesh.kgateway-sds=kgateway -mesh.rotations=8'
 #   mesh-assets-clean  remove bin/mesh
 #
 # Variables for the including Makefile:
@@ -66,7 +69,7 @@ mesh-assets-clean: ## delete bin/mesh (all cached mesh binaries)
 	rm -rf '$(MESH_DIR)'
 
 mesh-test: envtest-assets mesh-assets ## run only the real-mesh suite (istiod, agent, sds as gatemesh injects them)
-	KUBEBUILDER_ASSETS='$(KUBEBUILDER_ASSETS)' $(MESH_TEST_ENV) $(MESH_GO) test -count=1 -v ./test/mesh/...
+	KUBEBUILDER_ASSETS='$(KUBEBUILDER_ASSETS)' $(MESH_TEST_ENV) $(MESH_GO) test -count=1 -v ./test/mesh/... $(MESH_ARGS)
 
 # Build to a temporary name, smoke-test, then rename: an interrupted or failed
 # build never leaves a file make would consider up to date.

@@ -74,8 +74,8 @@ func (b *binaries) sdsBinary(image string) (string, error) {
 	return "", fmt.Errorf("the pod's sds image %s is not one the suite builds (%s or %s)", image, b.glooImage, b.kgatewayImage)
 }
 
-// testPolicy is gatemesh's default policy with the sds images the suite
-// builds, each flavour given the image in images.
+// testPolicy is gatemesh's default policy except for the sds images: gloo
+// for Gloo pods and kgateway for kgateway pods, images the suite builds.
 func testPolicy(gloo, kgateway string) (*policy.Policy, error) {
 	return policy.New(policy.Config{SDS: policy.SDSConfig{GlooImage: gloo, KgatewayImage: kgateway}})
 }
