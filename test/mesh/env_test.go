@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // env is the container's environment as the kubelet builds it: the
@@ -153,5 +154,57 @@ func TestFieldRef(t *testing.T) {
 	}
 	if _, err := fieldRef(pod, "spec.nope"); err == nil {
 		t.Errorf("fieldRef(spec.nope) = nil error, want an error")
+	}
+}
+
+func TestIdentity(t *testing.T) {
+	drop := &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
+	pod := &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](10101), FSGroup: ptr.To[int64](10101), SupplementalGroups: []int64{5}}
+	tests := map[string]struct {
+		pod     *corev1.PodSecurityContext
+		c       *corev1.SecurityContext
+		want    containerSpec
+		wantErr bool
+	}{
+		"the container's user and group win over the pod's": {
+			pod: pod,
+			c: &corev1.SecurityContext{RunAsUser: ptr.To[int64](1337), RunAsGroup: ptr.To[int64](1337), Capabilities: drop,
+				ReadOnlyRootFilesystem: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false)},
+			want: containerSpec{UID: 1337, GID: 1337, Groups: []uint32{10101, 5}, ReadOnlyRoot: true, NoNewPrivs: true},
+		},
+		"without runAsGroup the gid is 0 and the pod's user applies": {
+			pod:  pod,
+			c:    &corev1.SecurityContext{Capabilities: drop},
+			want: containerSpec{UID: 10101, GID: 0, Groups: []uint32{10101, 5}},
+		},
+		"runAsNonRoot with uid 0 is refused": {
+			c:       &corev1.SecurityContext{RunAsNonRoot: ptr.To(true), Capabilities: drop},
+			wantErr: true,
+		},
+		"capabilities not dropped are refused": {
+			pod:     pod,
+			c:       &corev1.SecurityContext{},
+			wantErr: true,
+		},
+		"added capabilities are refused": {
+			pod:     pod,
+			c:       &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_ADMIN"}}},
+			wantErr: true,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var got containerSpec
+			err := identity(&got, tc.pod, tc.c)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("identity() error = %v, want error %v", err, tc.wantErr)
+			}
+			if tc.wantErr {
+				return
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("identity() (-want,+got):\n%s", diff)
+			}
+		})
 	}
 }
