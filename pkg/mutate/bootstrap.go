@@ -178,3 +178,19 @@ func without(list []any, i int) []any {
 	out = append(out, list[:i]...)
 	return append(out, list[i+1:]...)
 }
+
+// BootstrapHasCluster reports whether the Envoy bootstrap text defines a
+// static cluster named name, whoever wrote it. A gateway whose bootstrap
+// lacks the cluster the stamped Upstreams name is broken: Envoy rejects
+// those Upstreams and their routes answer 503. It is false for text that is
+// no bootstrap, and an *InputError for text that is not YAML.
+func BootstrapHasCluster(text, name string) (bool, error) {
+	if len(text) > MaxBootstrapBytes {
+		return false, inputErrorf(bootstrapPath, "is larger than %d bytes", MaxBootstrapBytes)
+	}
+	d, reason, err := parseBootstrap(text)
+	if err != nil {
+		return false, inputErrorf(bootstrapPath, "is not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return reason == "" && d.namedCluster(name, -1), nil
+}

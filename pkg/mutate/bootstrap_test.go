@@ -328,3 +328,26 @@ func TestSDSClusterRenderings(t *testing.T) {
 		})
 	}
 }
+
+func TestBootstrapHasCluster(t *testing.T) {
+	added := "static_resources:\n  clusters:\n" + chartCluster("  ", "\n")
+	tests := map[string]struct {
+		text    string
+		want    bool
+		wantErr bool
+	}{
+		"gatemesh's or glooctl's cluster": {text: added, want: true},
+		"other clusters only":             {text: "static_resources:\n  clusters:\n  - name: xds\n"},
+		"no static_resources":             {text: "node: {}\n"},
+		"not a bootstrap":                 {text: "words"},
+		"not YAML":                        {text: "node: [", wantErr: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := BootstrapHasCluster(tc.text, "gateway_proxy_sds")
+			if got != tc.want || (err != nil) != tc.wantErr || (err != nil && !IsInputError(err)) {
+				t.Errorf("BootstrapHasCluster = %v, %v; want %v, error %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
