@@ -3,11 +3,9 @@ package admit
 import (
 	"context"
 	"fmt"
-	"net/http"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -20,9 +18,11 @@ const BackendPath = "/mutate-backend"
 
 // BackendHandler stamps the Istio mTLS decision onto Gloo Upstreams
 // (gloo.solo.io/v1) and kgateway Backends (gateway.kgateway.dev/v1alpha1) on
-// CREATE and UPDATE. These kinds are not gatemesh's, so they are handled as
-// unstructured objects and the patch is a diff against the raw request:
-// fields gatemesh does not know about are never touched.
+// CREATE and UPDATE. One review flows: mutate.ParseBackendObject reads the
+// few fields stamping needs; the handler resolves whether the target's
+// namespaces are in the mesh; policy.DecideBackend decides; the object's
+// Patch carries the plan out as a patch against the raw request, so fields
+// gatemesh does not know about are never touched.
 type BackendHandler struct {
 	// Policy decides whether and what to stamp.
 	Policy *policy.Policy
@@ -35,35 +35,36 @@ var _ admission.Handler = (*BackendHandler)(nil)
 
 // Handle answers one admission request for a backend object. Other kinds
 // and versions are allowed unchanged; a malformed object is refused with
-// 400.
+// 400, naming the field; any other failure is a 500.
 func (h *BackendHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
-	logger := log.FromContext(ctx)
 	gvk := gvkOf(req.Kind)
 	if !mutate.Stamps(gvk) {
-		logger.Info("Ignoring object of unsupported kind", "kind", gvk.String(), "reason", policy.ReasonUnsupportedKind)
+		log.FromContext(ctx).V(5).Info("Ignoring object of unsupported kind", "kind", gvk.String())
 		return withReason(admission.Allowed("gatemesh: "+gvk.String()+" is not a kind this webhook stamps"), policy.ReasonUnsupportedKind)
 	}
 	if (req.Operation != admissionv1.Create && req.Operation != admissionv1.Update) || req.SubResource != "" {
 		return admission.Allowed("gatemesh: only creation and update of backends are stamped")
 	}
-	obj, err := mutate.ParseBackendObject(req.Object.Raw, h.Policy)
+	obj, err := mutate.ParseBackendObject(req.Object.Raw)
 	if err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
+		return errored(ctx, err)
 	}
 	if got := obj.GroupVersionKind(); got != gvk {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("the object is a %s but the request is for a %s", got, gvk))
+		return errored(ctx, &mutate.InputError{Problem: fmt.Sprintf("the object is a %s %s but the request is for a %s %s",
+			got.GroupVersion(), got.Kind, gvk.GroupVersion(), gvk.Kind)})
 	}
-	mesh, err := h.mesh(ctx, obj.Target())
+	facts := obj.Facts(h.Policy)
+	if facts.Target.Kind == policy.TargetServices {
+		if facts.TargetInMesh, err = h.inMesh(ctx, facts.Target.Namespaces); err != nil {
+			return errored(ctx, err)
+		}
+	}
+	plan := h.Policy.DecideBackend(facts)
+	ops, reason, err := obj.Patch(plan)
 	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
+		return errored(ctx, err)
 	}
-	// ParseBackendObject checked every field Patch reads, so an error here
-	// is gatemesh's.
-	ops, reason, err := obj.Patch(h.Policy, mesh)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	logger.V(1).Info("Admitted backend", "kind", gvk.Kind, "object", objectRef(req), "changed", len(ops) > 0, "reason", reason)
+	log.FromContext(ctx).V(1).Info("Admitted backend", "kind", gvk.Kind, "object", objectRef(req), "changed", len(ops) > 0, "reason", reason)
 	resp := patched(reason, ops)
 	if reason == policy.ReasonStampEdited {
 		resp.Warnings = append(resp.Warnings, fmt.Sprintf(
@@ -73,22 +74,44 @@ func (h *BackendHandler) Handle(ctx context.Context, req admission.Request) admi
 	return resp
 }
 
-// mesh returns the namespaces among namespaces that are in the mesh. A
-// namespace that does not exist is not in the mesh.
-func (h *BackendHandler) mesh(ctx context.Context, t policy.Target) (sets.Set[string], error) {
-	mesh := sets.New[string]()
-	for _, name := range t.Namespaces {
-		ns, err := h.Namespaces.Namespace(ctx, name)
+// inMesh reports whether every namespace in names is in the mesh. It stops
+// at the first one that is not. It reads the cache alone, and asks
+// h.Namespaces in full (which may ask the API server) about one namespace
+// at most, the first the cache is missing: one created a moment ago may not
+// be there yet. A second miss is enough to say no. So one review costs at
+// most one API call, whatever the number of namespaces, which
+// policy.MaxBackendTargets bounds anyway. A namespace that does not exist is
+// not in the mesh.
+func (h *BackendHandler) inMesh(ctx context.Context, names []string) (bool, error) {
+	cached := h.Namespaces
+	if c, ok := cached.(cacheOnly); ok {
+		cached = c.CacheOnly()
+	}
+	missing := ""
+	for _, name := range names {
+		ns, err := cached.Namespace(ctx, name)
 		switch {
+		case apierrors.IsNotFound(err) && missing == "":
+			missing = name
 		case apierrors.IsNotFound(err):
-			continue
+			return false, nil
 		case err != nil:
-			return nil, err
-		case h.Policy.InMesh(ns):
-			mesh.Insert(name)
+			return false, err
+		case !h.Policy.InMesh(ns):
+			return false, nil
 		}
 	}
-	return mesh, nil
+	if missing == "" {
+		return true, nil
+	}
+	ns, err := h.Namespaces.Namespace(ctx, missing)
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return h.Policy.InMesh(ns), nil
 }
 
 func withReason(resp admission.Response, reason policy.Reason) admission.Response {

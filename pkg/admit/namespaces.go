@@ -55,6 +55,22 @@ func (c *CachedNamespaces) Namespace(ctx context.Context, name string) (policy.N
 	return policy.Namespace{Name: name, Labels: m.Labels}, nil
 }
 
+// cacheOnly is implemented by Namespaces that can answer from their cache
+// alone. The backend handler reads many namespaces for one review from the
+// cache, and lets at most one of them reach the API server.
+type cacheOnly interface {
+	// CacheOnly returns lookups that never ask the API server: a namespace
+	// missing from the cache is NotFound.
+	CacheOnly() Namespaces
+}
+
+var _ cacheOnly = (*CachedNamespaces)(nil)
+
+// CacheOnly returns c without Live.
+func (c *CachedNamespaces) CacheOnly() Namespaces {
+	return &CachedNamespaces{Reader: c.Reader}
+}
+
 // StaticNamespaces answers from a fixed map, for tests and offline use. A
 // namespace missing from the map has no labels.
 type StaticNamespaces map[string]map[string]string

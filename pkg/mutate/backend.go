@@ -1,82 +1,66 @@
 package mutate
 
 import (
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/sets"
+	"github.com/go-json-experiment/json/jsontext"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
-// backendOutside lists the kgateway Backend types whose targets are never
-// mesh workloads.
-var backendOutside = []string{"aws", "gcp", "dynamicForwardProxy"}
+// The backend kinds gatemesh stamps mTLS onto. Other versions of these
+// kinds are not stamped: their fields may differ.
+var (
+	// UpstreamGVK is Gloo's Upstream.
+	UpstreamGVK = schema.GroupVersionKind{Group: "gloo.solo.io", Version: "v1", Kind: "Upstream"}
+	// BackendGVK is kgateway's Backend.
+	BackendGVK = schema.GroupVersionKind{Group: "gateway.kgateway.dev", Version: "v1alpha1", Kind: "Backend"}
+)
 
-// kgatewayDisabled is the value of KgatewayDisableAutoMtlsAnnotation that
-// turns Istio auto-mTLS off.
-const kgatewayDisabled = "true"
-
-// Backend stamps pol's mTLS decision onto a kgateway Backend
-// (gateway.kgateway.dev/v1alpha1), in kgateway's own vocabulary: when the
-// decision is disabled it ensures the annotation
-// kgateway.dev/disable-istio-auto-mtls: "true"; when the target is in the
-// mesh, or gatemesh no longer decides, it removes that annotation if
-// gatemesh had stamped it. It never touches one the user wrote. Both API
-// shapes are read: the older spec.kube with spec.disableIstioAutoMtls, and
-// the current static, aws, gcp and dynamicForwardProxy. mesh holds the
-// namespaces, among the Backend's targets, that are mesh-enabled.
-//
-// It returns in itself when nothing changes, else a changed copy, and the
-// reason; in is never modified. The error reports a field of the wrong type.
-func Backend(in *unstructured.Unstructured, pol *policy.Policy, mesh sets.Set[string]) (*unstructured.Unstructured, policy.Reason, error) {
-	return backendStamping.stamp(in, pol, mesh)
+// Stamps reports whether gvk is a backend kind gatemesh stamps.
+func Stamps(gvk schema.GroupVersionKind) bool {
+	return gvk == UpstreamGVK || gvk == BackendGVK
 }
 
-// backendStamping is how a kgateway Backend is read and stamped.
-var backendStamping = stamping{hostKey: "host", outside: backendOutside, block: func(*policy.Policy) block { return backendBlock }}
-
-// stamping is how one kind is read and stamped: the key of its targets'
-// hosts, its types whose targets are outside the cluster, and the block
-// gatemesh owns on it.
-type stamping struct {
+// backendKind is how one kind is read and where gatemesh keeps its decision
+// in it.
+type backendKind struct {
+	policy policy.BackendKind
+	// hostKey names a static host's address; host returns it, with the
+	// JSON kind of a value that is not a string.
 	hostKey string
+	host    func(hostEntry) (string, jsontext.Kind)
+	// outside lists the spec members whose targets are never mesh
+	// workloads.
 	outside []string
-	block   func(*policy.Policy) block
+	// blockAnnotation is the annotation that is the block, when the block
+	// is an annotation; otherwise the block is spec.sslConfig.
+	blockAnnotation string
 }
 
-// facts reads what the policy decides on from in.
-func (k stamping) facts(in *unstructured.Unstructured, pol *policy.Policy) (disable bool, target policy.Target, err error) {
-	if disable, err = lookupBool(in.Object, "spec", "disableIstioAutoMtls"); err != nil {
-		return false, policy.Target{}, err
-	}
-	target, err = readTarget(in, pol, k.hostKey, k.outside)
-	return disable, target, err
+// upstreamKind is a Gloo Upstream (gloo.solo.io/v1). In the mesh gatemesh
+// ensures spec.sslConfig is the policy's UpstreamSSLConfig, the block
+// glooctl istio enable-mtls writes; outside it, or once gatemesh no longer
+// decides, it removes an sslConfig it had stamped. It never touches an
+// sslConfig it did not write, nor one edited since. AWS, EC2, Azure and GCP
+// Upstreams are outside the cluster.
+var upstreamKind = backendKind{
+	policy:  policy.KindUpstream,
+	hostKey: "addr",
+	host:    func(h hostEntry) (string, jsontext.Kind) { return h.Addr, h.AddrKind },
+	outside: []string{"aws", "awsEc2", "azure", "gcp"},
 }
 
-// stamp reads in's facts and stamps it.
-func (k stamping) stamp(in *unstructured.Unstructured, pol *policy.Policy, mesh sets.Set[string]) (*unstructured.Unstructured, policy.Reason, error) {
-	disable, target, err := k.facts(in, pol)
-	if err != nil {
-		return nil, "", err
-	}
-	facts := policy.BackendFacts{DisableIstioAutoMtls: disable, Target: target, Mesh: mesh}
-	return stamp(in, pol, facts, k.block(pol))
-}
-
-var backendBlock = block{
-	get: func(obj map[string]any) (any, bool, error) {
-		return lookup(obj, "metadata", "annotations", KgatewayDisableAutoMtlsAnnotation)
-	},
-	set: func(obj map[string]any, v any) {
-		ensureObject(obj, "metadata", "annotations")[KgatewayDisableAutoMtlsAnnotation] = v
-	},
-	remove: func(obj map[string]any) {
-		delete(ensureObject(obj, "metadata", "annotations"), KgatewayDisableAutoMtlsAnnotation)
-	},
-	want: func(mode policy.MtlsMode) (any, bool) {
-		if mode == policy.MtlsDisabled {
-			return kgatewayDisabled, true
-		}
-		return nil, false
-	},
-	foreign: policy.ReasonUserAnnotation,
+// kgatewayKind is a kgateway Backend (gateway.kgateway.dev/v1alpha1),
+// stamped in kgateway's own vocabulary: outside the mesh gatemesh ensures
+// the annotation kgateway.dev/disable-istio-auto-mtls: "true"; in the mesh,
+// or once gatemesh no longer decides, it removes that annotation if it had
+// stamped it. It never touches one the user wrote. Both API shapes are read:
+// the older spec.kube with spec.disableIstioAutoMtls, and the current
+// static, aws, gcp and dynamicForwardProxy.
+var kgatewayKind = backendKind{
+	policy:          policy.KindBackend,
+	hostKey:         "host",
+	host:            func(h hostEntry) (string, jsontext.Kind) { return h.Host, h.HostKind },
+	outside:         []string{"aws", "gcp", "dynamicForwardProxy"},
+	blockAnnotation: KgatewayDisableAutoMtlsAnnotation,
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -48,7 +49,17 @@ const (
 	TargetOutside TargetKind = "outside"
 	// TargetUnknown: gatemesh cannot tell where the object points.
 	TargetUnknown TargetKind = "unknown"
+	// TargetTooMany: more than MaxBackendTargets static hosts. gatemesh
+	// reads no further and leaves the object alone.
+	TargetTooMany TargetKind = "too_many"
 )
+
+// MaxBackendTargets caps the static hosts gatemesh reads from one backend
+// object, and so the target namespaces it looks up for it: 1,024, far above
+// any real Upstream or Backend (a few hosts), so that one object cannot make
+// gatemesh decode, or ask the API server about, thousands of names. An object
+// with more is left alone, unchanged, with ReasonTooManyTargets.
+const MaxBackendTargets = 1024
 
 // Target is where a backend object sends traffic.
 type Target struct {
@@ -65,11 +76,14 @@ func ServicesTarget(namespaces ...string) Target {
 }
 
 // HostsTarget is the target of static hosts: services when every host is an
-// in-cluster service name, unknown when there are no hosts, and outside
-// hosts otherwise.
+// in-cluster service name, unknown when there are no hosts, too many beyond
+// MaxBackendTargets, and outside hosts otherwise.
 func (p *Policy) HostsTarget(hosts []string) Target {
-	if len(hosts) == 0 {
+	switch {
+	case len(hosts) == 0:
 		return Target{Kind: TargetUnknown}
+	case len(hosts) > MaxBackendTargets:
+		return Target{Kind: TargetTooMany}
 	}
 	var namespaces []string
 	for _, h := range hosts {
@@ -125,8 +139,8 @@ func (p *Policy) AutoMtls() bool {
 }
 
 // UpstreamSSLConfig returns the spec.sslConfig block stamped on Upstreams in
-// the mesh, as JSON-shaped values for an unstructured object. Each call
-// returns a new block.
+// the mesh, as JSON-shaped values, as an unstructured object holds them.
+// Each call returns a new block.
 func (p *Policy) UpstreamSSLConfig() map[string]any {
 	u := p.cfg.Backends.UpstreamSSLConfig
 	block := map[string]any{
@@ -147,9 +161,43 @@ func (p *Policy) UpstreamSSLConfig() map[string]any {
 	return block
 }
 
-// BackendFacts is what gatemesh's mTLS decision needs to know about one
-// backend object.
+// BackendKind is a kind of backend object gatemesh stamps. The kind decides
+// where gatemesh keeps its decision in the object, and so what the plan's
+// block is.
+type BackendKind string
+
+const (
+	// KindUpstream is Gloo's Upstream (gloo.solo.io/v1): gatemesh ensures
+	// spec.sslConfig in the mesh.
+	KindUpstream BackendKind = "Upstream"
+	// KindBackend is kgateway's Backend (gateway.kgateway.dev/v1alpha1):
+	// gatemesh ensures the annotation kgateway.dev/disable-istio-auto-mtls:
+	// "true" outside the mesh.
+	KindBackend BackendKind = "Backend"
+)
+
+// BlockState says whose the block gatemesh keeps its decision in is: an
+// Upstream's spec.sslConfig, a Backend's kgateway annotation.
+type BlockState string
+
+const (
+	// BlockAbsent: no block, where gatemesh stamped none or the user
+	// deleted the one it stamped.
+	BlockAbsent BlockState = "absent"
+	// BlockOurs: the block, present or absent, is exactly as gatemesh
+	// stamped it, so gatemesh may change or remove it.
+	BlockOurs BlockState = "ours"
+	// BlockEdited: gatemesh stamped a block that has changed since; it is
+	// the user's now.
+	BlockEdited BlockState = "edited"
+	// BlockUser: a block gatemesh never stamped.
+	BlockUser BlockState = "user"
+)
+
+// BackendFacts is what the decision for one backend object knows about it.
 type BackendFacts struct {
+	// Kind of the object.
+	Kind BackendKind
 	// UserMtls is the user's gatemesh.io/mtls annotation. It is empty when
 	// the annotation is absent or holds gatemesh's own stamp.
 	UserMtls string
@@ -157,12 +205,90 @@ type BackendFacts struct {
 	DisableIstioAutoMtls bool
 	// Target is where the object sends traffic.
 	Target Target
-	// Mesh holds the namespaces, among Target.Namespaces, that are
-	// mesh-enabled, as the caller resolved them (with InMesh, or offline).
-	Mesh sets.Set[string]
+	// TargetInMesh: every namespace in Target.Namespaces is mesh-enabled, as
+	// the caller resolved them (with InMesh, or offline). Read only for a
+	// TargetServices target.
+	TargetInMesh bool
+	// Stamped: the object carries gatemesh's marker, the
+	// gatemesh.io/mtls-hash annotation, so gatemesh has stamped it before.
+	Stamped bool
+	// Block is whose the block is.
+	Block BlockState
 }
 
-// MtlsDecision decides whether a backend object gets Istio mTLS, and why.
+// BackendAction is what gatemesh does to a backend object.
+type BackendAction string
+
+const (
+	// BackendLeave: change nothing.
+	BackendLeave BackendAction = "leave"
+	// BackendStamp: ensure the plan's block and gatemesh's annotations.
+	BackendStamp BackendAction = "stamp"
+	// BackendUnstamp: remove exactly what gatemesh stamped.
+	BackendUnstamp BackendAction = "unstamp"
+)
+
+// BackendPlan is the decision for one backend object.
+type BackendPlan struct {
+	// Action is what to do.
+	Action BackendAction
+	// Mode is the mTLS decision; for BackendStamp, the value of
+	// gatemesh.io/mtls.
+	Mode MtlsMode
+	// Reason is why: for BackendStamp the decision's reason, written to
+	// gatemesh.io/mtls-reason; for BackendLeave why the object is left
+	// alone; for BackendUnstamp why gatemesh no longer decides.
+	Reason Reason
+	// Block is the JSON of the block that BackendStamp ensures, nil for
+	// none: the Upstream's sslConfig in the mesh, the Backend's kgateway
+	// annotation value "true" outside it. Its hash goes into gatemesh's
+	// marker.
+	Block []byte
+}
+
+// DecideBackend decides what gatemesh does to a backend object, once. In
+// order: an object with too many targets is left alone; an edited stamp is
+// the user's and left alone; when gatemesh does not decide for the object
+// (see mtlsDecision) it removes what it stamped, if anything; a block
+// gatemesh never stamped is left alone; otherwise gatemesh stamps the
+// decision.
+func (p *Policy) DecideBackend(f BackendFacts) BackendPlan {
+	if f.Target.Kind == TargetTooMany {
+		return BackendPlan{Action: BackendLeave, Reason: ReasonTooManyTargets}
+	}
+	mode, why := p.mtlsDecision(f)
+	switch {
+	case f.Block == BlockEdited:
+		return BackendPlan{Action: BackendLeave, Mode: mode, Reason: ReasonStampEdited}
+	case mode == MtlsHandsOff && !f.Stamped:
+		return BackendPlan{Action: BackendLeave, Mode: mode, Reason: why}
+	case mode == MtlsHandsOff:
+		return BackendPlan{Action: BackendUnstamp, Mode: mode, Reason: why}
+	case f.Block == BlockUser && f.Kind == KindUpstream:
+		return BackendPlan{Action: BackendLeave, Mode: mode, Reason: ReasonUserTLS}
+	case f.Block == BlockUser:
+		return BackendPlan{Action: BackendLeave, Mode: mode, Reason: ReasonUserAnnotation}
+	}
+	return BackendPlan{Action: BackendStamp, Mode: mode, Reason: why, Block: p.block(f.Kind, mode)}
+}
+
+// block is the JSON of the block a kind carries for mode, nil for none.
+func (p *Policy) block(kind BackendKind, mode MtlsMode) []byte {
+	switch {
+	case kind == KindUpstream && mode == MtlsIstio:
+		// encoding/json writes map keys sorted: the block's hash is stable.
+		b, err := json.Marshal(p.UpstreamSSLConfig())
+		if err != nil {
+			panic("internal error: failed to encode sslConfig: " + err.Error())
+		}
+		return b
+	case kind == KindBackend && mode == MtlsDisabled:
+		return []byte(`"true"`)
+	}
+	return nil
+}
+
+// mtlsDecision decides whether a backend object gets Istio mTLS, and why.
 // In order:
 //   - with autoMtls off, only objects opting in with gatemesh.io/mtls: istio
 //     are decided; the others are left alone;
@@ -173,7 +299,7 @@ type BackendFacts struct {
 //     are in the mesh, overriding gatemesh's guess;
 //   - otherwise static hosts that are not in-cluster service names, and
 //     services in namespaces that are not mesh-enabled, are outside the mesh.
-func (p *Policy) MtlsDecision(f BackendFacts) (MtlsMode, Reason) {
+func (p *Policy) mtlsDecision(f BackendFacts) (MtlsMode, Reason) {
 	optIn := f.UserMtls == string(MtlsIstio)
 	switch {
 	case !p.AutoMtls() && !optIn:
@@ -192,7 +318,7 @@ func (p *Policy) MtlsDecision(f BackendFacts) (MtlsMode, Reason) {
 		return MtlsDisabled, ReasonTargetExternal
 	case len(f.Target.Namespaces) == 0:
 		return MtlsHandsOff, ReasonTargetUnknown
-	case !f.Mesh.HasAll(f.Target.Namespaces...):
+	case !f.TargetInMesh:
 		return MtlsDisabled, ReasonTargetNamespaceNotInMesh
 	default:
 		return MtlsIstio, ReasonTargetInMesh

@@ -75,6 +75,9 @@ const (
 	// ReasonUnsupportedKind: the backend webhook received a kind or version
 	// it does not stamp, and allowed it unchanged.
 	ReasonUnsupportedKind Reason = "unsupported_kind"
+	// ReasonTooManyTargets: the object lists more than MaxBackendTargets
+	// static hosts, so gatemesh reads no further and leaves it alone.
+	ReasonTooManyTargets Reason = "too_many_targets"
 )
 
 // Bootstrap reasons: the outcome for a ConfigMap holding a gateway's Envoy
@@ -137,6 +140,7 @@ var sentences = map[Reason]string{
 	ReasonUserAnnotation:           "kgateway.dev/disable-istio-auto-mtls was not written by gatemesh and is left alone",
 	ReasonStampEdited:              "what gatemesh stamped was edited since, so it is the user's and left alone",
 	ReasonUnsupportedKind:          "object is not a kind gatemesh stamps",
+	ReasonTooManyTargets:           "object lists more than 1024 static hosts, so gatemesh leaves it alone",
 
 	ReasonBootstrapWanted:         "namespace opted in, so the Envoy bootstrap needs gatemesh's SDS cluster",
 	ReasonBootstrapClusterAdded:   "gatemesh added the SDS cluster to the Envoy bootstrap",
