@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -150,12 +151,39 @@ func TestBackendHandler(t *testing.T) {
 		"a malformed object is refused with 400": {
 			raw:     upstreamJSON(`{"kube":"httpbin"}`, ""),
 			code:    http.StatusBadRequest,
-			message: "invalid Upstream: spec.kube must be an object, not a string",
+			message: "/spec/kube: must not be a string",
+		},
+		"a malformed annotation is refused with 400, naming it": {
+			raw:     upstreamJSON(`{"kube":{"serviceNamespace":"default"}}`, `,"annotations":{"gatemesh.io/mtls":["istio"]}`),
+			code:    http.StatusBadRequest,
+			message: "/metadata/annotations/gatemesh.io~1mtls: must not be an array",
+		},
+		"a static host that is not an object is refused with 400, naming it": {
+			raw:     upstreamJSON(`{"static":{"hosts":[{"addr":"a.default.svc"},"b.default.svc"]}}`, ""),
+			code:    http.StatusBadRequest,
+			message: "/spec/static/hosts/1: must be an object, not a string",
+		},
+		"more static hosts than the cap leave even a stamped Upstream alone": {
+			raw: upstreamJSON(`{"static":{"hosts":[`+strings.Repeat(`{"addr":"httpbin.default.svc"},`, policy.MaxBackendTargets)+`{"addr":"x"}]},"sslConfig":`+sslJSON+`}`,
+				`,"annotations":{"gatemesh.io/mtls":"istio","gatemesh.io/mtls-hash":"`+sslMarker+`","gatemesh.io/mtls-reason":"target_in_mesh"}`),
+			reason: policy.ReasonTooManyTargets,
+		},
+		"static hosts in two mesh namespaces get the sslConfig": {
+			raw: upstreamJSON(`{"static":{"hosts":[{"addr":"a.httpbin.svc"},{"addr":"b.default.svc.cluster.local"}]}}`, ""),
+			want: upstreamJSON(`{"static":{"hosts":[{"addr":"a.httpbin.svc"},{"addr":"b.default.svc.cluster.local"}]},"sslConfig":`+sslJSON+`}`,
+				`,"annotations":{"gatemesh.io/mtls":"istio","gatemesh.io/mtls-hash":"`+sslMarker+`","gatemesh.io/mtls-reason":"target_in_mesh"}`),
+			reason: policy.ReasonStamped,
+		},
+		"a static host in a namespace outside the mesh stamps disabled": {
+			raw: upstreamJSON(`{"static":{"hosts":[{"addr":"a.httpbin.svc"},{"addr":"b.plain.svc"}]}}`, ""),
+			want: upstreamJSON(`{"static":{"hosts":[{"addr":"a.httpbin.svc"},{"addr":"b.plain.svc"}]}}`,
+				`,"annotations":{"gatemesh.io/mtls":"disabled","gatemesh.io/mtls-hash":"disabled/`+noneMarker+`","gatemesh.io/mtls-reason":"target_namespace_not_in_mesh"}`),
+			reason: policy.ReasonStamped,
 		},
 		"an object of another kind than the request is refused with 400": {
 			raw:     `{"apiVersion":"gateway.kgateway.dev/v1alpha1","kind":"Backend","metadata":{"name":"b"}}`,
 			code:    http.StatusBadRequest,
-			message: "the object is a gateway.kgateway.dev/v1alpha1, Kind=Backend but the request is for a gloo.solo.io/v1, Kind=Upstream",
+			message: "the object is a gateway.kgateway.dev/v1alpha1 Backend but the request is for a gloo.solo.io/v1 Upstream",
 		},
 		"a DELETE is allowed unchanged": {
 			op:  admissionv1.Delete,
@@ -273,4 +301,44 @@ func newBackendPolicy(t testing.TB) *policy.Policy {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// BenchmarkUpstreamHandlerLarge is the backend webhook stamping a 3 MB
+// Upstream whose bulk is fields gatemesh does not read (labels, managed
+// fields, unknown spec members): with -benchmem, the bytes allocated per
+// review stay far below the object's size, since only the stamp's fields
+// are decoded.
+func BenchmarkUpstreamHandlerLarge(b *testing.B) {
+	h := newEndpoint(&BackendHandler{Policy: newBackendPolicy(b), Namespaces: backendTestNamespaces}, testLimiter())
+	benchEndpoint(b, h, backendReview(b, upstreamKind, string(bulkyUpstream(b, 3<<20))))
+}
+
+// bulkyUpstream is a kube Upstream of about size bytes: a third labels, a
+// third managed fields, a third unknown spec members of every JSON type.
+func bulkyUpstream(b *testing.B, size int) []byte {
+	b.Helper()
+	labels, fields, unknown := map[string]string{}, map[string]any{}, []any{}
+	for i := 0; i*82 < size/3; i++ {
+		labels[fmt.Sprintf("example.com/label-%06d", i)] = strings.Repeat("v", 70)
+		fields[fmt.Sprintf("f:field-%06d", i)] = map[string]any{".": map[string]any{}, "f:x": map[string]any{}, "f:y": map[string]any{}}
+		unknown = append(unknown, map[string]any{"n": i, "f": 1.5e-3, "b": true, "z": nil, "s": "text ☃ " + strings.Repeat("u", 20), "l": []any{1, []any{2, map[string]any{}}}})
+	}
+	return mustJSON(b, map[string]any{
+		"apiVersion": "gloo.solo.io/v1", "kind": "Upstream",
+		"metadata": map[string]any{"name": "big", "namespace": "gloo-system", "labels": labels,
+			"managedFields": []any{map[string]any{"manager": "m", "fieldsV1": fields}}},
+		"spec": map[string]any{
+			"kube":      map[string]any{"serviceName": "httpbin", "serviceNamespace": "default", "servicePort": 8000},
+			"x-unknown": unknown,
+		},
+	})
+}
+
+func mustJSON(b *testing.B, v any) []byte {
+	b.Helper()
+	out, err := json.Marshal(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
 }

@@ -1,6 +1,8 @@
 package mutate
 
 import (
+	"encoding/json"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -35,6 +37,21 @@ func (b *objBuilder) set(v any, path ...string) *objBuilder {
 	return b
 }
 
+// ensureObject returns the object at path in obj, creating it, and any
+// missing or null object on the way, when absent.
+func ensureObject(obj map[string]any, path ...string) map[string]any {
+	cur := obj
+	for _, key := range path {
+		next, ok := cur[key].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			cur[key] = next
+		}
+		cur = next
+	}
+	return cur
+}
+
 func (b *objBuilder) kube(serviceNamespace string) *objBuilder {
 	return b.set(map[string]any{"serviceName": "httpbin", "serviceNamespace": serviceNamespace, "servicePort": int64(8000)}, "spec", "kube")
 }
@@ -66,14 +83,23 @@ func istioSSL() map[string]any {
 	}
 }
 
+// hashOf is the hash of block v, as JSON-shaped values.
+func hashOf(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return blockHash(b)
+}
+
 // Markers as gatemesh writes them with the default policy.
 var (
-	markerIstioSSL     = "istio/" + blockHash(istioSSL(), true)
-	markerDisabledNone = "disabled/" + blockHash(nil, false)
-	markerIstioNone    = "istio/" + blockHash(nil, false)
-	markerDisabledTrue = "disabled/" + blockHash(kgatewayDisabled, true)
-	markerUserMtlsTrue = blockHash(kgatewayDisabled, true)
-	markerUserMtlsNone = blockHash(nil, false)
+	markerIstioSSL     = "istio/" + hashOf(istioSSL())
+	markerDisabledNone = "disabled/" + blockHash(nil)
+	markerIstioNone    = "istio/" + blockHash(nil)
+	markerDisabledTrue = "disabled/" + hashOf("true")
+	markerUserMtlsTrue = hashOf("true")
+	markerUserMtlsNone = blockHash(nil)
 )
 
 // stampedUpstreamBase is a kube Upstream to default as gatemesh stamps it in

@@ -3,11 +3,13 @@ package mutate
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
@@ -15,14 +17,14 @@ import (
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
-// meshOffline is an Offline for backend tests: every namespace is in the
-// mesh when mesh is nil, else only those in mesh.
-type meshOffline struct{ mesh sets.Set[string] }
-
-var _ OfflineMesh = meshOffline{}
-
-func (meshOffline) Namespace(name string) policy.Namespace { return policy.Namespace{Name: name} }
-func (o meshOffline) InMesh(name string) bool              { return o.mesh == nil || o.mesh.Has(name) }
+// inMeshOf says which namespaces are in the mesh: all when mesh is nil, as
+// in the offline command without --mesh-namespaces, else those in mesh.
+func inMeshOf(mesh sets.Set[string]) func(string) bool {
+	if mesh == nil {
+		return func(string) bool { return true }
+	}
+	return mesh.Has
+}
 
 func backendPolicy(t testing.TB, autoMtls bool) *policy.Policy {
 	t.Helper()
@@ -72,51 +74,25 @@ func TestBackendGolden(t *testing.T) {
 	for name, tc := range backendGoldenCases {
 		t.Run(name, func(t *testing.T) {
 			in := readTestdata(t, backendTestdata(tc.in+".in.yaml"))
-			docs, err := Stream(in, backendPolicy(t, !tc.manual), meshOffline{tc.mesh})
-			if err != nil {
-				t.Fatalf("Stream() error: %v", err)
-			}
-			checkGolden(t, backendTestdata(tc.golden+".golden.yaml"), render(docs))
+			docs := stampStream(t, in, backendPolicy(t, !tc.manual), inMeshOf(tc.mesh))
+			checkGolden(t, backendTestdata(tc.golden+".golden.yaml"), renderStamped(docs))
 		})
 	}
 }
 
 // TestBackendGoldenIdempotent checks, on every golden input, that
-// mutate(mutate(x)) == mutate(x), that the second pass reports no change and
-// yields an empty patch.
+// mutate(mutate(x)) == mutate(x): the second pass yields empty patches.
 func TestBackendGoldenIdempotent(t *testing.T) {
 	for name, tc := range backendGoldenCases {
 		t.Run(name, func(t *testing.T) {
-			pol := backendPolicy(t, !tc.manual)
-			off := meshOffline{tc.mesh}
-			once, err := Stream(readTestdata(t, backendTestdata(tc.in+".in.yaml")), pol, off)
-			if err != nil {
-				t.Fatalf("first pass: %v", err)
-			}
-			twice, err := Stream(joinYAML(once), pol, off)
-			if err != nil {
-				t.Fatalf("second pass: %v", err)
-			}
-			if len(once) != len(twice) {
-				t.Fatalf("second pass has %d documents, first %d", len(twice), len(once))
-			}
-			for i := range once {
-				if d := cmp.Diff(string(once[i].YAML), string(twice[i].YAML)); d != "" {
-					t.Errorf("document %d changed on the second pass (-once,+twice):\n%s", i+1, d)
-				}
-				r := twice[i].Result
-				if r.Reason.Changes() {
-					t.Errorf("document %d: second pass reason %q, want no change", i+1, r.Reason)
-				}
-				if !Stamps(r.GroupVersionKind) {
+			pol, inMesh := backendPolicy(t, !tc.manual), inMeshOf(tc.mesh)
+			for i, d := range stampStream(t, readTestdata(t, backendTestdata(tc.in+".in.yaml")), pol, inMesh) {
+				if !Stamps(d.gvk) {
 					continue
 				}
-				js, err := yaml.YAMLToJSON(twice[i].YAML)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if ops, _, err := offlineBackendPatch(js, pol, off); err != nil || len(ops) != 0 {
-					t.Errorf("document %d: patch of a stamped object = %v, %v; want empty", i+1, ops, err)
+				ops, reason, err := stampPath(t, d.json, pol, inMesh)
+				if err != nil || len(ops) != 0 || reason.Changes() {
+					t.Errorf("document %d: second pass = %v, %q, %v; want an empty patch", i+1, ops, reason, err)
 				}
 			}
 		})
@@ -130,16 +106,13 @@ func TestBackendGoldenKeepsUnknownFields(t *testing.T) {
 	for name, tc := range backendGoldenCases {
 		t.Run(name, func(t *testing.T) {
 			in := readTestdata(t, backendTestdata(tc.in+".in.yaml"))
-			docs, err := Stream(in, backendPolicy(t, !tc.manual), meshOffline{tc.mesh})
-			if err != nil {
-				t.Fatal(err)
-			}
+			docs := stampStream(t, in, backendPolicy(t, !tc.manual), inMeshOf(tc.mesh))
 			inputs := splitYAML(t, in)
 			if len(inputs) != len(docs) {
 				t.Fatalf("%d inputs, %d outputs", len(inputs), len(docs))
 			}
 			for i, d := range docs {
-				want, got := withoutOwned(t, inputs[i]), withoutOwned(t, d.YAML)
+				want, got := withoutOwned(t, inputs[i]), withoutOwned(t, d.json)
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Errorf("document %d: fields gatemesh does not own changed (-in,+out):\n%s", i+1, diff)
 				}
@@ -148,15 +121,73 @@ func TestBackendGoldenKeepsUnknownFields(t *testing.T) {
 	}
 }
 
-func backendTestdata(name string) string { return filepath.Join("testdata", "backend", name) }
-
-func joinYAML(docs []MutatedDocument) []byte {
-	var parts [][]byte
-	for _, d := range docs {
-		parts = append(parts, d.YAML)
-	}
-	return bytes.Join(parts, []byte("---\n"))
+// stampedDoc is one document of a stream after stamping.
+type stampedDoc struct {
+	gvk             schema.GroupVersionKind
+	namespace, name string
+	reason          policy.Reason
+	json            []byte
 }
+
+// stampStream runs each document of a YAML stream through the webhook's
+// path, as the offline command does: Upstreams and Backends are stamped,
+// with every patch checked against the oracle; other kinds pass through.
+func stampStream(t testing.TB, data []byte, pol *policy.Policy, inMesh func(string) bool) []stampedDoc {
+	t.Helper()
+	var docs []stampedDoc
+	for _, y := range splitYAML(t, data) {
+		js, err := yaml.YAMLToJSON(y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var head struct {
+			APIVersion, Kind string
+			Metadata         struct{ Namespace, Name string }
+		}
+		if err := json.Unmarshal(js, &head); err != nil {
+			t.Fatal(err)
+		}
+		d := stampedDoc{gvk: schema.FromAPIVersionAndKind(head.APIVersion, head.Kind), namespace: head.Metadata.Namespace, name: head.Metadata.Name, json: js}
+		if d.namespace == "" {
+			d.namespace = "default"
+		}
+		if Stamps(d.gvk) {
+			ops, reason, err := stampPath(t, js, pol, inMesh)
+			if err != nil {
+				t.Fatalf("%s %s: %v", head.Kind, head.Metadata.Name, err)
+			}
+			if d.json, err = strictApply(js, ops); err != nil {
+				t.Fatal(err)
+			}
+			d.reason = reason
+		}
+		docs = append(docs, d)
+	}
+	return docs
+}
+
+// renderStamped writes the documents as one YAML stream, each headed by a
+// comment giving its outcome.
+func renderStamped(docs []stampedDoc) []byte {
+	var b bytes.Buffer
+	for i, d := range docs {
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		outcome := "passed through (not a kind gatemesh mutates)"
+		if d.reason != "" {
+			outcome = fmt.Sprintf("%s (%s)", d.reason, d.reason.Sentence())
+		}
+		y, err := yaml.JSONToYAML(d.json)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Fprintf(&b, "# %s %s/%s: %s\n%s", d.gvk.Kind, d.namespace, d.name, outcome, y)
+	}
+	return b.Bytes()
+}
+
+func backendTestdata(name string) string { return filepath.Join("testdata", "backend", name) }
 
 // splitYAML returns the non-empty documents of a YAML stream.
 func splitYAML(t testing.TB, data []byte) [][]byte {

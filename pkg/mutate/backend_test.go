@@ -1,13 +1,12 @@
 package mutate
 
 import (
-	"encoding/json"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"gomodules.xyz/jsonpatch/v2"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
@@ -30,7 +29,7 @@ func TestBackendStamp(t *testing.T) {
 			annotation(MtlsReasonAnnotation, "target_external").
 			annotation(MtlsHashAnnotation, markerDisabledTrue)
 	}
-	runStampCases(t, Backend, map[string]stampCase{
+	runStampCases(t, map[string]stampCase{
 		"the older shape with disableIstioAutoMtls gets kgateway's annotation": {
 			in: b().kube("httpbin").set(true, "spec", "disableIstioAutoMtls").obj(), mesh: inMesh, reason: policy.ReasonStamped,
 			want: disabledStamp("disabled", "disable_istio_auto_mtls", markerDisabledTrue),
@@ -101,23 +100,15 @@ func TestBackendStamp(t *testing.T) {
 
 func TestBackendMalformed(t *testing.T) {
 	b := func() *objBuilder { return makeBackend("b", "default") }
-	cases := map[string]struct {
-		in   *unstructured.Unstructured
-		want string
-	}{
-		"metadata is a string":  {b().set("x", "metadata").obj(), "metadata must be an object, not a string"},
-		"static is a list":      {b().set([]any{}, "spec", "static").obj(), "spec.static must be an object, not a list"},
-		"a host is a bool":      {b().set(map[string]any{"hosts": []any{map[string]any{"host": true}}}, "spec", "static").obj(), "spec.static.hosts[0].host must be a string, not a boolean"},
-		"disable flag is a map": {b().kube("x").set(map[string]any{}, "spec", "disableIstioAutoMtls").obj(), "spec.disableIstioAutoMtls must be a boolean, not an object"},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			_, _, err := Backend(tc.in, backendPolicy(t, true), nil)
-			if err == nil || err.Error() != tc.want {
-				t.Errorf("error = %v, want %q", err, tc.want)
-			}
-		})
-	}
+	runMalformed(t, map[string]malformedCase{
+		"static is a list":      {b().set([]any{}, "spec", "static").obj(), "/spec/static: must be an object, not an array"},
+		"a host is a bool":      {b().set(map[string]any{"hosts": []any{map[string]any{"host": true}}}, "spec", "static").obj(), "/spec/static/hosts/0/host: must be a string, not a boolean"},
+		"disable flag is a map": {b().kube("x").set(map[string]any{}, "spec", "disableIstioAutoMtls").obj(), "/spec/disableIstioAutoMtls: must not be an object"},
+		"the kgateway annotation is a bool": {
+			b().set(map[string]any{KgatewayDisableAutoMtlsAnnotation: true}, "metadata", "annotations").obj(),
+			"/metadata/annotations/kgateway.dev~1disable-istio-auto-mtls: must not be a boolean",
+		},
+	})
 }
 
 func TestParseBackendObject(t *testing.T) {
@@ -131,82 +122,117 @@ func TestParseBackendObject(t *testing.T) {
 			raw:  `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","metadata":{"name":"u","namespace":"gloo-system"},"spec":{"kube":{"serviceNamespace":"default"}}}`,
 			want: policy.Target{Kind: policy.TargetServices, Namespaces: []string{"default"}},
 		},
+		"a kube Upstream without serviceNamespace targets its own namespace": {
+			raw:  `{"kind":"Upstream","spec":{"kube":{"serviceNamespace":null}},"apiVersion":"gloo.solo.io/v1","metadata":{"namespace":"gloo-system"}}`,
+			want: policy.Target{Kind: policy.TargetServices, Namespaces: []string{"gloo-system"}},
+		},
 		"static hosts give their namespaces, sorted and once": {
 			raw:  `{"apiVersion":"gateway.kgateway.dev/v1alpha1","kind":"Backend","metadata":{"name":"b"},"spec":{"static":{"hosts":[{"host":"b.ns2.svc"},{"host":"a.ns1.svc.cluster.local"},{"host":"c.ns2.svc"}]}}}`,
 			want: policy.Target{Kind: policy.TargetServices, Namespaces: []string{"ns1", "ns2"}},
 		},
-		"not JSON": {raw: `{"apiVersion":`, wantErr: "failed to decode object"},
+		"an Upstream reads addr, not host": {
+			raw:  `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","spec":{"static":{"hosts":[{"addr":"a.ns1.svc","host":7}]}}}`,
+			want: policy.Target{Kind: policy.TargetServices, Namespaces: []string{"ns1"}},
+		},
+		"more static hosts than the cap are too many": {
+			raw:  `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","spec":{"static":{"hosts":[` + strings.Repeat(`{"addr":"a.b.svc"},`, policy.MaxBackendTargets) + `"not even read"]}}}`,
+			want: policy.Target{Kind: policy.TargetTooMany},
+		},
+		"an Upstream's dynamicForwardProxy is not a type gatemesh knows": {
+			raw:  `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","spec":{"dynamicForwardProxy":{}}}`,
+			want: policy.Target{Kind: policy.TargetUnknown},
+		},
+		"a null outside type is absent": {
+			raw:  `{"apiVersion":"gateway.kgateway.dev/v1alpha1","kind":"Backend","spec":{"aws":null}}`,
+			want: policy.Target{Kind: policy.TargetUnknown},
+		},
+		"not JSON": {raw: `{"apiVersion":`, wantErr: "/apiVersion: invalid JSON at byte 14"},
 		"another kind": {
 			raw:     `{"apiVersion":"gloo.solo.io/v1","kind":"VirtualService","metadata":{"name":"v"}}`,
-			wantErr: "gloo.solo.io/v1, Kind=VirtualService is not a kind gatemesh stamps",
+			wantErr: `apiVersion "gloo.solo.io/v1" and kind "VirtualService" are not a kind gatemesh stamps`,
 		},
-		"a malformed field names the kind and the field": {
-			raw:     `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","metadata":{"name":"u","annotations":{"a":1}},"spec":{}}`,
-			wantErr: `invalid Upstream: metadata.annotations["a"] must be a string, not a number`,
+		"a repeated member that stamping reads is malformed": {
+			raw:     `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","metadata":{"annotations":{},"annotations":{}}}`,
+			wantErr: "/metadata/annotations: appears twice",
+		},
+		"a repeated annotation is malformed": {
+			raw:     `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","metadata":{"annotations":{"a":"1","a":"2"}}}`,
+			wantErr: "/metadata/annotations/a: invalid JSON at byte 85: duplicate object member name",
+		},
+		"a repeated member that stamping does not read is skipped": {
+			raw:  `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","status":1,"status":2,"spec":{"x":{},"x":[],"kube":{}}}`,
+			want: policy.Target{Kind: policy.TargetServices, Namespaces: []string{"default"}},
+		},
+		"invalid UTF-8 is malformed": {
+			raw:     "{\"apiVersion\":\"gloo.solo.io/v1\",\"kind\":\"Upstream\",\"x\":\"\xff\"}",
+			wantErr: "/x: invalid JSON",
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := ParseBackendObject([]byte(tc.raw), pol)
+			got, err := ParseBackendObject([]byte(tc.raw))
 			if tc.wantErr != "" {
-				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) {
-					t.Fatalf("error = %v, want one starting %q", err, tc.wantErr)
+				if !IsInputError(err) || !strings.HasPrefix(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want an input error starting %q", err, tc.wantErr)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tc.want, got.Target()); diff != "" {
-				t.Errorf("Target() mismatch (-want,+got):\n%s", diff)
+			if diff := cmp.Diff(tc.want, got.Facts(pol).Target); diff != "" {
+				t.Errorf("target mismatch (-want,+got):\n%s", diff)
 			}
 		})
 	}
 }
 
-func TestDiffObjects(t *testing.T) {
-	obj := func(s string) map[string]any {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			t.Fatal(err)
+// recordingTB is a testing.TB that records a failure instead of failing.
+type recordingTB struct {
+	testing.TB
+	failed bool
+}
+
+func (r *recordingTB) Helper()               {}
+func (r *recordingTB) Errorf(string, ...any) { r.failed = true }
+func (r *recordingTB) Fatalf(string, ...any) { r.failed = true; runtime.Goexit() }
+
+// TestBackendOracleCatchesADroppedEdit proves the oracle can fail: a patch
+// that forgets any one of the stamp's edits gives another object than the
+// library path.
+func TestBackendOracleCatchesADroppedEdit(t *testing.T) {
+	pol := backendPolicy(t, true)
+	raw, err := makeUpstream("u", "gloo-system").kube("default").annotation("a", "b").obj().MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParseBackendObject(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts := b.Facts(pol)
+	facts.TargetInMesh = true
+	plan := pol.DecideBackend(facts)
+	ops, _, err := b.Patch(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	library := referenceStamp(t, raw, plan)
+	checkOracle(t, raw, ops, library)
+	if len(ops) < 2 {
+		t.Fatalf("want a patch of several edits, got %v", ops)
+	}
+	for i := range ops {
+		dropped := append(slices.Clone(ops[:i]), ops[i+1:]...)
+		rec := &recordingTB{TB: t}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			checkOracle(rec, raw, dropped, library)
+		}()
+		<-done
+		if !rec.failed {
+			t.Errorf("the oracle passed a patch without %s %s", ops[i].Operation, ops[i].Path)
 		}
-		return m
-	}
-	cases := map[string]struct {
-		before, after string
-		want          []jsonpatch.Operation
-		ok            bool
-	}{
-		"equal objects give no patch": {
-			before: `{"a":{"b":[1,2]},"c":"d"}`, after: `{"a":{"b":[1,2]},"c":"d"}`, ok: true,
-		},
-		"adds, replaces and removes at depth, keys escaped and sorted": {
-			before: `{"metadata":{"annotations":{"a/b":"1","z~":"2"}},"spec":{"x":1,"ssl":"s"}}`,
-			after:  `{"metadata":{"annotations":{"a/b":"1","new":"3"}},"spec":{"x":1,"ssl":{"sds":{}}},"t":true}`,
-			want: []jsonpatch.Operation{
-				jsonpatch.NewOperation("remove", "/metadata/annotations/z~0", nil),
-				jsonpatch.NewOperation("add", "/metadata/annotations/new", "3"),
-				jsonpatch.NewOperation("replace", "/spec/ssl", map[string]any{"sds": map[string]any{}}),
-				jsonpatch.NewOperation("add", "/t", true),
-			},
-			ok: true,
-		},
-		"a changed list is not diffed": {
-			before: `{"spec":{"hosts":[{"port":1}]}}`, after: `{"spec":{"hosts":[{"port":2}]}}`,
-		},
-		"a list replaced by an object is not diffed": {
-			before: `{"spec":{"hosts":[1]}}`, after: `{"spec":{"hosts":{}}}`,
-		},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			got, ok := diffObjects(nil, "", obj(tc.before), obj(tc.after))
-			if ok != tc.ok {
-				t.Fatalf("ok = %v, want %v", ok, tc.ok)
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("patch (-want,+got):\n%s", diff)
-			}
-		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/sets"
 
@@ -27,12 +28,12 @@ func viewOf(u *unstructured.Unstructured) stampView {
 			v.Annotations[k] = val
 		}
 	}
-	v.SSLConfig, _, _ = lookup(u.Object, "spec", "sslConfig")
+	v.SSLConfig, _, _ = unstructured.NestedFieldNoCopy(u.Object, "spec", "sslConfig")
 	return v
 }
 
 // stampCase is one row of a stamping table. When want is nil the object
-// must come back unchanged (the very input).
+// must come back unchanged: an empty patch.
 type stampCase struct {
 	in     *unstructured.Unstructured
 	mesh   sets.Set[string]
@@ -41,29 +42,60 @@ type stampCase struct {
 	want   *stampView
 }
 
-func runStampCases(t *testing.T, mutator func(*unstructured.Unstructured, *policy.Policy, sets.Set[string]) (*unstructured.Unstructured, policy.Reason, error), cases map[string]stampCase) {
+// stampPath runs one review's path on raw, as the webhook does: parse,
+// facts, the target in the mesh when inMesh says so of all its namespaces,
+// decide, patch. It checks the patch against the oracle.
+func stampPath(t testing.TB, raw []byte, pol *policy.Policy, inMesh func(string) bool) ([]jsonpatch.Operation, policy.Reason, error) {
+	t.Helper()
+	b, err := ParseBackendObject(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	facts := b.Facts(pol)
+	facts.TargetInMesh = true
+	for _, ns := range facts.Target.Namespaces {
+		facts.TargetInMesh = facts.TargetInMesh && inMesh(ns)
+	}
+	plan := pol.DecideBackend(facts)
+	ops, reason, err := b.Patch(plan)
+	if err != nil {
+		return nil, "", err
+	}
+	checkOracle(t, raw, ops, referenceStamp(t, raw, plan))
+	return ops, reason, nil
+}
+
+func runStampCases(t *testing.T, cases map[string]stampCase) {
 	t.Helper()
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			before := tc.in.DeepCopy()
-			got, reason, err := mutator(tc.in, backendPolicy(t, !tc.manual), tc.mesh)
+			raw, err := tc.in.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops, reason, err := stampPath(t, raw, backendPolicy(t, !tc.manual), tc.mesh.Has)
 			if err != nil {
 				t.Fatalf("error: %v", err)
 			}
 			if reason != tc.reason {
 				t.Errorf("reason = %q, want %q", reason, tc.reason)
 			}
-			if diff := cmp.Diff(before.Object, tc.in.Object); diff != "" {
-				t.Errorf("input was modified (-before,+after):\n%s", diff)
-			}
 			if tc.want == nil {
-				if got != tc.in {
-					t.Errorf("object changed, want the input back unchanged; now %+v", viewOf(got))
+				if len(ops) != 0 {
+					t.Errorf("patch = %v, want none", ops)
 				}
 				return
 			}
-			if got == tc.in {
-				t.Fatalf("object unchanged, want a stamped copy")
+			if len(ops) == 0 {
+				t.Fatalf("empty patch, want a stamp")
+			}
+			patched, err := strictApply(raw, ops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := &unstructured.Unstructured{}
+			if err := got.UnmarshalJSON(patched); err != nil {
+				t.Fatal(err)
 			}
 			if diff := cmp.Diff(*tc.want, viewOf(got)); diff != "" {
 				t.Errorf("stamp mismatch (-want,+got):\n%s", diff)
@@ -83,7 +115,7 @@ func stamped(mtls, reason, marker string, ssl any) *stampView {
 func TestUpstreamStamp(t *testing.T) {
 	inMesh := sets.New("default", "gloo-system")
 	u := func() *objBuilder { return makeUpstream("u", "gloo-system") }
-	runStampCases(t, Upstream, map[string]stampCase{
+	runStampCases(t, map[string]stampCase{
 		"a kube Upstream in a mesh namespace gets the sslConfig": {
 			in: u().kube("default").obj(), mesh: inMesh, reason: policy.ReasonStamped,
 			want: stamped("istio", "target_in_mesh", markerIstioSSL, istioSSL()),
@@ -121,7 +153,7 @@ func TestUpstreamStamp(t *testing.T) {
 		},
 		"an opt-in overrides a namespace gatemesh thinks is outside the mesh": {
 			in: u().kube("vms").annotation(MtlsAnnotation, "istio").obj(), mesh: inMesh, reason: policy.ReasonStamped,
-			want: stamped("istio", "opted_in", blockHash(istioSSL(), true), istioSSL()),
+			want: stamped("istio", "opted_in", hashOf(istioSSL()), istioSSL()),
 		},
 		"an opt-in does not put an AWS Upstream in the mesh": {
 			in: u().set(map[string]any{}, "spec", "awsEc2").annotation(MtlsAnnotation, "istio").obj(), reason: policy.ReasonStamped,
@@ -129,7 +161,7 @@ func TestUpstreamStamp(t *testing.T) {
 		},
 		"an unknown gatemesh.io/mtls value is ignored and kept": {
 			in: u().kube("default").annotation(MtlsAnnotation, "enabled").obj(), mesh: inMesh, reason: policy.ReasonStamped,
-			want: stamped("enabled", "target_in_mesh", blockHash(istioSSL(), true), istioSSL()),
+			want: stamped("enabled", "target_in_mesh", hashOf(istioSSL()), istioSSL()),
 		},
 		"a null sslConfig is absent": {
 			in: u().kube("default").set(nil, "spec", "sslConfig").obj(), mesh: inMesh, reason: policy.ReasonStamped,
@@ -183,7 +215,7 @@ func TestUpstreamStamp(t *testing.T) {
 		},
 		"with autoMtls off the user's opt-in is stamped": {
 			in: u().kube("default").annotation(MtlsAnnotation, "istio").obj(), mesh: inMesh, manual: true, reason: policy.ReasonStamped,
-			want: stamped("istio", "opted_in", blockHash(istioSSL(), true), istioSSL()),
+			want: stamped("istio", "opted_in", hashOf(istioSSL()), istioSSL()),
 		},
 	})
 }
@@ -200,8 +232,20 @@ func TestUpstreamStampFollowsPolicy(t *testing.T) {
 	}
 	// An Upstream stamped with the default block is restamped with the new
 	// one: the old block is still gatemesh's.
-	got, reason, err := Upstream(stampedUpstreamBase().obj(), pol, sets.New("default"))
+	raw, err := stampedUpstreamBase().obj().MarshalJSON()
 	if err != nil {
+		t.Fatal(err)
+	}
+	ops, reason, err := stampPath(t, raw, pol, sets.New("default").Has)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched, err := strictApply(raw, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &unstructured.Unstructured{}
+	if err := got.UnmarshalJSON(patched); err != nil {
 		t.Fatal(err)
 	}
 	wantSSL := map[string]any{"sds": map[string]any{
@@ -210,7 +254,7 @@ func TestUpstreamStampFollowsPolicy(t *testing.T) {
 		"validationContextName":  "istio_validation_context",
 		"clusterName":            "my_sds",
 	}}
-	want := *stamped("istio", "target_in_mesh", "istio/"+blockHash(wantSSL, true), wantSSL)
+	want := *stamped("istio", "target_in_mesh", "istio/"+hashOf(wantSSL), wantSSL)
 	if reason != policy.ReasonStamped {
 		t.Errorf("reason = %q, want %q", reason, policy.ReasonStamped)
 	}
@@ -221,30 +265,44 @@ func TestUpstreamStampFollowsPolicy(t *testing.T) {
 
 func TestUpstreamMalformed(t *testing.T) {
 	u := func() *objBuilder { return makeUpstream("u", "gloo-system") }
-	cases := map[string]struct {
-		in   *unstructured.Unstructured
-		want string
-	}{
-		"spec.kube is a string":      {u().set("httpbin", "spec", "kube").obj(), "spec.kube must be an object, not a string"},
-		"spec is a list":             {u().set([]any{}, "spec").obj(), "spec must be an object, not a list"},
-		"serviceNamespace is number": {u().kube("x").set(int64(1), "spec", "kube", "serviceNamespace").obj(), "spec.kube.serviceNamespace must be a string, not a number"},
-		"disableIstioAutoMtls text":  {u().kube("x").set("yes", "spec", "disableIstioAutoMtls").obj(), "spec.disableIstioAutoMtls must be a boolean, not a string"},
-		"hosts is an object":         {u().set(map[string]any{"hosts": map[string]any{}}, "spec", "static").obj(), "spec.static.hosts must be a list, not an object"},
-		"a host is a string":         {u().set(map[string]any{"hosts": []any{"a"}}, "spec", "static").obj(), "spec.static.hosts[0] must be an object, not a string"},
+	runMalformed(t, map[string]malformedCase{
+		"spec.kube is a string":      {u().set("httpbin", "spec", "kube").obj(), "/spec/kube: must not be a string"},
+		"spec is a list":             {u().set([]any{}, "spec").obj(), "/spec: must be an object, not an array"},
+		"serviceNamespace is number": {u().kube("x").set(int64(1), "spec", "kube", "serviceNamespace").obj(), "/spec/kube/serviceNamespace: must not be a number"},
+		"disableIstioAutoMtls text":  {u().kube("x").set("yes", "spec", "disableIstioAutoMtls").obj(), "/spec/disableIstioAutoMtls: must not be a string"},
+		"hosts is an object":         {u().set(map[string]any{"hosts": map[string]any{}}, "spec", "static").obj(), "/spec/static/hosts: must be an array, not an object"},
+		"a host is a string":         {u().set(map[string]any{"hosts": []any{"a"}}, "spec", "static").obj(), "/spec/static/hosts/0: must be an object, not a string"},
+		"a host is null":             {u().set(map[string]any{"hosts": []any{map[string]any{}, nil}}, "spec", "static").obj(), "/spec/static/hosts/1: must be an object, not null"},
 		"an addr is a number": {
 			u().set(map[string]any{"hosts": []any{map[string]any{"addr": 1.5}}}, "spec", "static").obj(),
-			"spec.static.hosts[0].addr must be a string, not a number",
+			"/spec/static/hosts/0/addr: must be a string, not a number",
 		},
 		"an annotation is a number": {
-			u().kube("x").set(map[string]any{"a": int64(1)}, "metadata", "annotations").obj(),
-			`metadata.annotations["a"] must be a string, not a number`,
+			u().kube("x").set(map[string]any{"a/b": int64(1)}, "metadata", "annotations").obj(),
+			"/metadata/annotations/a~1b: must not be a number",
 		},
-	}
+		"metadata is a string": {u().set("x", "metadata").obj(), "/metadata: must be an object, not a string"},
+	})
+}
+
+type malformedCase struct {
+	in   *unstructured.Unstructured
+	want string
+}
+
+// runMalformed checks that each object is refused with an *InputError
+// naming the field and the problem.
+func runMalformed(t *testing.T, cases map[string]malformedCase) {
+	t.Helper()
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, _, err := Upstream(tc.in, backendPolicy(t, true), nil)
-			if err == nil || err.Error() != tc.want {
-				t.Errorf("error = %v, want %q", err, tc.want)
+			raw, err := tc.in.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ParseBackendObject(raw)
+			if !IsInputError(err) || err.Error() != tc.want {
+				t.Errorf("error = %v, want the input error %q", err, tc.want)
 			}
 		})
 	}

@@ -1,11 +1,11 @@
 package policy
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
 )
 
@@ -147,33 +147,31 @@ func TestInMesh(t *testing.T) {
 	}
 }
 
-func TestMtlsDecision(t *testing.T) {
+func TestDecideBackendMode(t *testing.T) {
 	auto := mustPolicy(t, Config{})
 	manual := mustPolicy(t, Config{Backends: BackendConfig{AutoMtls: ptr.To(false)}})
 	svc := ServicesTarget("a", "b")
-	mesh := sets.New("a", "b")
 	cases := map[string]struct {
 		manual     bool
 		facts      BackendFacts
 		wantMode   MtlsMode
 		wantReason Reason
 	}{
-		"services all in the mesh":          {facts: BackendFacts{Target: svc, Mesh: mesh}, wantMode: MtlsIstio, wantReason: ReasonTargetInMesh},
-		"one service namespace outside":     {facts: BackendFacts{Target: svc, Mesh: sets.New("a")}, wantMode: MtlsDisabled, wantReason: ReasonTargetNamespaceNotInMesh},
-		"no mesh information at all":        {facts: BackendFacts{Target: svc}, wantMode: MtlsDisabled, wantReason: ReasonTargetNamespaceNotInMesh},
+		"services all in the mesh":          {facts: BackendFacts{Target: svc, TargetInMesh: true}, wantMode: MtlsIstio, wantReason: ReasonTargetInMesh},
+		"a service namespace outside":       {facts: BackendFacts{Target: svc}, wantMode: MtlsDisabled, wantReason: ReasonTargetNamespaceNotInMesh},
 		"outside hosts":                     {facts: BackendFacts{Target: Target{Kind: TargetHosts}}, wantMode: MtlsDisabled, wantReason: ReasonTargetExternal},
 		"a cloud service":                   {facts: BackendFacts{Target: Target{Kind: TargetOutside}}, wantMode: MtlsDisabled, wantReason: ReasonTargetExternal},
 		"an unknown target":                 {facts: BackendFacts{Target: Target{Kind: TargetUnknown}}, wantMode: MtlsHandsOff, wantReason: ReasonTargetUnknown},
-		"services without namespaces":       {facts: BackendFacts{Target: Target{Kind: TargetServices}}, wantMode: MtlsHandsOff, wantReason: ReasonTargetUnknown},
-		"disableIstioAutoMtls beats opt-in": {facts: BackendFacts{UserMtls: "istio", DisableIstioAutoMtls: true, Target: svc, Mesh: mesh}, wantMode: MtlsDisabled, wantReason: ReasonDisableIstioAutoMtls},
-		"an opt-out":                        {facts: BackendFacts{UserMtls: "disabled", Target: svc, Mesh: mesh}, wantMode: MtlsDisabled, wantReason: ReasonOptedOut},
+		"services without namespaces":       {facts: BackendFacts{Target: Target{Kind: TargetServices}, TargetInMesh: true}, wantMode: MtlsHandsOff, wantReason: ReasonTargetUnknown},
+		"disableIstioAutoMtls beats opt-in": {facts: BackendFacts{UserMtls: "istio", DisableIstioAutoMtls: true, Target: svc, TargetInMesh: true}, wantMode: MtlsDisabled, wantReason: ReasonDisableIstioAutoMtls},
+		"an opt-out":                        {facts: BackendFacts{UserMtls: "disabled", Target: svc, TargetInMesh: true}, wantMode: MtlsDisabled, wantReason: ReasonOptedOut},
 		"an opt-in overrides namespaces":    {facts: BackendFacts{UserMtls: "istio", Target: svc}, wantMode: MtlsIstio, wantReason: ReasonOptedIn},
 		"an opt-in overrides outside hosts": {facts: BackendFacts{UserMtls: "istio", Target: Target{Kind: TargetHosts}}, wantMode: MtlsIstio, wantReason: ReasonOptedIn},
 		"an opt-in does not move a cloud service into the mesh": {
 			facts: BackendFacts{UserMtls: "istio", Target: Target{Kind: TargetOutside}}, wantMode: MtlsDisabled, wantReason: ReasonTargetExternal,
 		},
-		"an unknown annotation value is no opinion": {facts: BackendFacts{UserMtls: "on", Target: svc, Mesh: mesh}, wantMode: MtlsIstio, wantReason: ReasonTargetInMesh},
-		"autoMtls off without opt-in":               {manual: true, facts: BackendFacts{Target: svc, Mesh: mesh}, wantMode: MtlsHandsOff, wantReason: ReasonAutoMtlsOff},
+		"an unknown annotation value is no opinion": {facts: BackendFacts{UserMtls: "on", Target: svc, TargetInMesh: true}, wantMode: MtlsIstio, wantReason: ReasonTargetInMesh},
+		"autoMtls off without opt-in":               {manual: true, facts: BackendFacts{Target: svc, TargetInMesh: true}, wantMode: MtlsHandsOff, wantReason: ReasonAutoMtlsOff},
 		"autoMtls off with an opt-out":              {manual: true, facts: BackendFacts{UserMtls: "disabled", Target: Target{Kind: TargetOutside}}, wantMode: MtlsHandsOff, wantReason: ReasonAutoMtlsOff},
 		"autoMtls off with an opt-in":               {manual: true, facts: BackendFacts{UserMtls: "istio", Target: svc}, wantMode: MtlsIstio, wantReason: ReasonOptedIn},
 	}
@@ -183,9 +181,106 @@ func TestMtlsDecision(t *testing.T) {
 			if tc.manual {
 				p = manual
 			}
-			mode, reason := p.MtlsDecision(tc.facts)
-			if mode != tc.wantMode || reason != tc.wantReason {
-				t.Errorf("MtlsDecision() = %q, %q; want %q, %q", mode, reason, tc.wantMode, tc.wantReason)
+			tc.facts.Kind, tc.facts.Block = KindBackend, BlockAbsent
+			got := p.DecideBackend(tc.facts)
+			if got.Mode != tc.wantMode || got.Reason != tc.wantReason {
+				t.Errorf("DecideBackend() = %q, %q; want %q, %q", got.Mode, got.Reason, tc.wantMode, tc.wantReason)
+			}
+			if want := map[bool]BackendAction{true: BackendLeave, false: BackendStamp}[tc.wantMode == MtlsHandsOff]; got.Action != want {
+				t.Errorf("action = %q, want %q", got.Action, want)
+			}
+		})
+	}
+}
+
+func TestDecideBackendPlan(t *testing.T) {
+	p := mustPolicy(t, Config{})
+	ssl := `{"alpnProtocols":["istio"],"sds":{"certificatesSecretName":"istio_server_cert","clusterName":"gateway_proxy_sds",` +
+		`"targetUri":"127.0.0.1:8234","validationContextName":"istio_validation_context"}}`
+	inMesh := BackendFacts{Kind: KindUpstream, Target: ServicesTarget("a"), TargetInMesh: true, Block: BlockAbsent}
+	with := func(f BackendFacts, edit func(*BackendFacts)) BackendFacts { edit(&f); return f }
+	cases := map[string]struct {
+		facts BackendFacts
+		want  BackendPlan
+	}{
+		"an Upstream in the mesh gets the sslConfig": {
+			facts: inMesh,
+			want:  BackendPlan{Action: BackendStamp, Mode: MtlsIstio, Reason: ReasonTargetInMesh, Block: []byte(ssl)},
+		},
+		"an Upstream outside the mesh gets no block": {
+			facts: with(inMesh, func(f *BackendFacts) { f.TargetInMesh = false }),
+			want:  BackendPlan{Action: BackendStamp, Mode: MtlsDisabled, Reason: ReasonTargetNamespaceNotInMesh},
+		},
+		"a Backend outside the mesh gets kgateway's annotation": {
+			facts: with(inMesh, func(f *BackendFacts) { f.Kind, f.TargetInMesh = KindBackend, false }),
+			want:  BackendPlan{Action: BackendStamp, Mode: MtlsDisabled, Reason: ReasonTargetNamespaceNotInMesh, Block: []byte(`"true"`)},
+		},
+		"a Backend in the mesh gets no block": {
+			facts: with(inMesh, func(f *BackendFacts) { f.Kind = KindBackend }),
+			want:  BackendPlan{Action: BackendStamp, Mode: MtlsIstio, Reason: ReasonTargetInMesh},
+		},
+		"gatemesh's own block is restamped": {
+			facts: with(inMesh, func(f *BackendFacts) { f.Stamped, f.Block = true, BlockOurs }),
+			want:  BackendPlan{Action: BackendStamp, Mode: MtlsIstio, Reason: ReasonTargetInMesh, Block: []byte(ssl)},
+		},
+		"an edited stamp is the user's": {
+			facts: with(inMesh, func(f *BackendFacts) { f.Stamped, f.Block = true, BlockEdited }),
+			want:  BackendPlan{Action: BackendLeave, Mode: MtlsIstio, Reason: ReasonStampEdited},
+		},
+		"the user's sslConfig is left alone": {
+			facts: with(inMesh, func(f *BackendFacts) { f.Block = BlockUser }),
+			want:  BackendPlan{Action: BackendLeave, Mode: MtlsIstio, Reason: ReasonUserTLS},
+		},
+		"the user's kgateway annotation is left alone": {
+			facts: with(inMesh, func(f *BackendFacts) { f.Kind, f.Block = KindBackend, BlockUser }),
+			want:  BackendPlan{Action: BackendLeave, Mode: MtlsIstio, Reason: ReasonUserAnnotation},
+		},
+		"an unknown target that gatemesh stamped is unstamped": {
+			facts: with(inMesh, func(f *BackendFacts) { f.Target, f.Stamped, f.Block = Target{Kind: TargetUnknown}, true, BlockOurs }),
+			want:  BackendPlan{Action: BackendUnstamp, Reason: ReasonTargetUnknown},
+		},
+		"an unknown target never stamped is left alone": {
+			facts: with(inMesh, func(f *BackendFacts) { f.Target = Target{Kind: TargetUnknown} }),
+			want:  BackendPlan{Action: BackendLeave, Reason: ReasonTargetUnknown},
+		},
+		"too many targets leave even a stamped object alone": {
+			facts: with(inMesh, func(f *BackendFacts) { f.Target, f.Stamped, f.Block = Target{Kind: TargetTooMany}, true, BlockOurs }),
+			want:  BackendPlan{Action: BackendLeave, Reason: ReasonTooManyTargets},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, p.DecideBackend(tc.facts)); diff != "" {
+				t.Errorf("DecideBackend() mismatch (-want,+got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHostsTarget(t *testing.T) {
+	p := mustPolicy(t, Config{})
+	many := func(n int, host string) []string {
+		hosts := make([]string, n)
+		for i := range hosts {
+			hosts[i] = host
+		}
+		return hosts
+	}
+	cases := map[string]struct {
+		hosts []string
+		want  Target
+	}{
+		"no hosts":                           {nil, Target{Kind: TargetUnknown}},
+		"service names, namespaces once":     {[]string{"a.y.svc", "b.x.svc", "c.y.svc"}, ServicesTarget("x", "y")},
+		"one outside host":                   {[]string{"a.y.svc", "example.com"}, Target{Kind: TargetHosts}},
+		"the cap is allowed":                 {many(MaxBackendTargets, "a.y.svc"), ServicesTarget("y")},
+		"one host past the cap is too many":  {many(MaxBackendTargets+1, "a.y.svc"), Target{Kind: TargetTooMany}},
+		"too many even when all are outside": {many(MaxBackendTargets+1, "example.com"), Target{Kind: TargetTooMany}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, p.HostsTarget(tc.hosts)); diff != "" {
+				t.Errorf("HostsTarget() mismatch (-want,+got):\n%s", diff)
 			}
 		})
 	}
@@ -195,7 +290,7 @@ func TestBackendReasonsHaveSentences(t *testing.T) {
 	for _, r := range []Reason{
 		ReasonStamped, ReasonAlreadyStamped, ReasonUnstamped, ReasonAutoMtlsOff, ReasonDisableIstioAutoMtls,
 		ReasonOptedOut, ReasonOptedIn, ReasonTargetInMesh, ReasonTargetNamespaceNotInMesh, ReasonTargetExternal,
-		ReasonTargetUnknown, ReasonUserTLS, ReasonUserAnnotation, ReasonStampEdited, ReasonUnsupportedKind,
+		ReasonTargetUnknown, ReasonUserTLS, ReasonUserAnnotation, ReasonStampEdited, ReasonUnsupportedKind, ReasonTooManyTargets,
 	} {
 		if r.Sentence() == string(r) {
 			t.Errorf("reason %q has no sentence", r)
@@ -203,5 +298,11 @@ func TestBackendReasonsHaveSentences(t *testing.T) {
 		if want := r == ReasonStamped || r == ReasonUnstamped; r.Changes() != want {
 			t.Errorf("%q.Changes() = %v, want %v", r, r.Changes(), want)
 		}
+	}
+}
+
+func TestTooManyTargetsSentenceGivesTheCap(t *testing.T) {
+	if s, n := ReasonTooManyTargets.Sentence(), strconv.Itoa(MaxBackendTargets); !strings.Contains(strings.ReplaceAll(s, ",", ""), n) {
+		t.Errorf("sentence %q does not give the cap %s", s, n)
 	}
 }
