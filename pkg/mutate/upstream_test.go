@@ -65,6 +65,20 @@ func stampPath(t testing.TB, raw []byte, pol *policy.Policy, inMesh func(string)
 	return ops, reason, nil
 }
 
+// patchedObject is raw with ops applied strictly.
+func patchedObject(t testing.TB, raw []byte, ops []jsonpatch.Operation) *unstructured.Unstructured {
+	t.Helper()
+	patched, err := strictApply(raw, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &unstructured.Unstructured{}
+	if err := got.UnmarshalJSON(patched); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 func runStampCases(t *testing.T, cases map[string]stampCase) {
 	t.Helper()
 	for name, tc := range cases {
@@ -89,15 +103,7 @@ func runStampCases(t *testing.T, cases map[string]stampCase) {
 			if len(ops) == 0 {
 				t.Fatalf("empty patch, want a stamp")
 			}
-			patched, err := strictApply(raw, ops)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := &unstructured.Unstructured{}
-			if err := got.UnmarshalJSON(patched); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(*tc.want, viewOf(got)); diff != "" {
+			if diff := cmp.Diff(*tc.want, viewOf(patchedObject(t, raw, ops))); diff != "" {
 				t.Errorf("stamp mismatch (-want,+got):\n%s", diff)
 			}
 		})
@@ -240,14 +246,7 @@ func TestUpstreamStampFollowsPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	patched, err := strictApply(raw, ops)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := &unstructured.Unstructured{}
-	if err := got.UnmarshalJSON(patched); err != nil {
-		t.Fatal(err)
-	}
+	got := patchedObject(t, raw, ops)
 	wantSSL := map[string]any{"sds": map[string]any{
 		"targetUri":              "127.0.0.1:9000",
 		"certificatesSecretName": "istio_server_cert",
