@@ -84,7 +84,7 @@ func TestMutateMalformedInputWritesNothing(t *testing.T) {
 			input: "apiVersion: v1\nmetadata: {name: x}\n", wantMsg: "apiVersion and kind are required",
 		},
 		"a pod whose containers are not a list": {
-			input: "apiVersion: v1\nkind: Pod\nmetadata: {labels: {gloo: gateway-proxy}}\nspec: {containers: 3}\n", wantMsg: "failed to decode pod",
+			input: "apiVersion: v1\nkind: Pod\nmetadata: {labels: {gloo: gateway-proxy}}\nspec: {containers: 3}\n", wantMsg: "/spec/containers: must not be a number",
 		},
 		"a Deployment without a template": {
 			input: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {}\n", wantMsg: "has no spec.template",

@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
 	"github.com/gatemesh/gatemesh/certs"
 	"github.com/gatemesh/gatemesh/pkg/admit"
 	"github.com/gatemesh/gatemesh/pkg/policy"
@@ -31,7 +33,7 @@ type instance struct {
 	t           *testing.T
 	webhookAddr string // host:port of the webhook server
 	probeURL    string // http://host:port of /healthz and /readyz
-	mgr         ctrl.Manager
+	mgr         manager.Manager
 	ctx         context.Context
 	cancel      context.CancelFunc
 	done        chan error
