@@ -156,7 +156,7 @@ func TestBackendHandler(t *testing.T) {
 		"a malformed annotation is refused with 400, naming it": {
 			raw:     upstreamJSON(`{"kube":{"serviceNamespace":"default"}}`, `,"annotations":{"gatemesh.io/mtls":["istio"]}`),
 			code:    http.StatusBadRequest,
-			message: "/metadata/annotations/gatemesh.io~1mtls: must not be an array",
+			message: "/metadata/annotations/gatemesh.io~1mtls: must be a string, not an array",
 		},
 		"a static host that is not an object is refused with 400, naming it": {
 			raw:     upstreamJSON(`{"static":{"hosts":[{"addr":"a.default.svc"},"b.default.svc"]}}`, ""),

@@ -18,6 +18,8 @@ func FuzzUpstream(f *testing.F) {
 	f.Add([]byte(`{"spec":{"kube":{"serviceNamespace":"default"}}}`), true, true)
 	f.Add([]byte(`{"metadata":{"annotations":{"gatemesh.io/mtls":"disabled","gatemesh.io/mtls-hash":"`+markerIstioSSL+`"}},"spec":{"kube":{},"sslConfig":{"sni":"x"}}}`), true, true)
 	f.Add([]byte(`{"metadata":null,"spec":{"static":{"hosts":[{"addr":"a.b.svc"}]}}}`), false, true)
+	f.Add([]byte(`{"status":1,"status":{},"metadata":{"x":1,"x":2,"annotations":{}},"spec":{"kube":{"serviceNamespace":"a","serviceNamespace":"b"},"sslConfig":null}}`), true, true)
+	f.Add([]byte(`{"metadata":{"annotations":{"a":null}},"spec":{"kube":{}}}`), true, true)
 	fuzzStamp(f, UpstreamGVK)
 }
 
@@ -27,6 +29,7 @@ func FuzzBackend(f *testing.F) {
 	f.Add([]byte(`{"spec":{"static":{"hosts":[{"host":"api.example.com"}]}}}`), true, true)
 	f.Add([]byte(`{"metadata":{"annotations":{"kgateway.dev/disable-istio-auto-mtls":"true","gatemesh.io/mtls-hash":"`+markerDisabledTrue+`"}},"spec":{"kube":{}}}`), true, false)
 	f.Add([]byte(`{"spec":{"gcp":{"host":"x"}}}`), false, true)
+	f.Add([]byte(`{"metadata":{"annotations":null},"spec":{"static":{"hosts":[{"host":"a.b.svc","port":1,"port":2},null]}}}`), true, true)
 	fuzzStamp(f, BackendGVK)
 }
 

@@ -106,7 +106,7 @@ func TestBackendMalformed(t *testing.T) {
 		"disable flag is a map": {b().kube("x").set(map[string]any{}, "spec", "disableIstioAutoMtls").obj(), "/spec/disableIstioAutoMtls: must not be an object"},
 		"the kgateway annotation is a bool": {
 			b().set(map[string]any{KgatewayDisableAutoMtlsAnnotation: true}, "metadata", "annotations").obj(),
-			"/metadata/annotations/kgateway.dev~1disable-istio-auto-mtls: must not be a boolean",
+			"/metadata/annotations/kgateway.dev~1disable-istio-auto-mtls: must be a string, not a boolean",
 		},
 	})
 }

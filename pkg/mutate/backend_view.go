@@ -24,8 +24,11 @@ type backendView struct {
 // backendMeta is the part of the metadata that stamping reads.
 type backendMeta struct {
 	Namespace   string
-	Annotations *map[string]string
+	Annotations *annotations
 }
+
+// annotations is metadata.annotations, whose every value is a string.
+type annotations map[string]string
 
 // backendSpec is the part of the spec that stamping reads, for both kinds.
 type backendSpec struct {
@@ -74,6 +77,7 @@ type hostEntry struct {
 var (
 	_ json.UnmarshalerFrom = (*backendView)(nil)
 	_ json.UnmarshalerFrom = (*backendMeta)(nil)
+	_ json.UnmarshalerFrom = (*annotations)(nil)
 	_ json.UnmarshalerFrom = (*backendSpec)(nil)
 	_ json.UnmarshalerFrom = (*staticHosts)(nil)
 	_ json.UnmarshalerFrom = (*hostEntry)(nil)
@@ -121,6 +125,25 @@ func (m *backendMeta) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 			return json.UnmarshalDecode(dec, &m.Annotations, jsontext.AllowDuplicateNames(false))
 		}
 		return skip(dec)
+	})
+}
+
+// UnmarshalJSONFrom reads the annotations: a value that is not a string,
+// null included, is malformed.
+func (a *annotations) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if *a == nil {
+		*a = annotations{}
+	}
+	return readMembers(dec, nil, func(name []byte) error {
+		if k := dec.PeekKind(); k != '"' && k != 0 {
+			return notA("a string", k)
+		}
+		var v string
+		if err := json.UnmarshalDecode(dec, &v); err != nil {
+			return err
+		}
+		(*a)[string(name)] = v
+		return nil
 	})
 }
 

@@ -278,8 +278,13 @@ func TestUpstreamMalformed(t *testing.T) {
 		},
 		"an annotation is a number": {
 			u().kube("x").set(map[string]any{"a/b": int64(1)}, "metadata", "annotations").obj(),
-			"/metadata/annotations/a~1b: must not be a number",
+			"/metadata/annotations/a~1b: must be a string, not a number",
 		},
+		"an annotation is null": {
+			u().kube("x").set(map[string]any{"a": "b", "c": nil}, "metadata", "annotations").obj(),
+			"/metadata/annotations/c: must be a string, not null",
+		},
+		"annotations are a list": {u().kube("x").set([]any{"a"}, "metadata", "annotations").obj(), "/metadata/annotations: must be an object, not an array"},
 		"metadata is a string": {u().set("x", "metadata").obj(), "/metadata: must be an object, not a string"},
 	})
 }
