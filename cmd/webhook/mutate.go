@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/gatemesh/gatemesh/pkg/mutate"
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
@@ -32,8 +31,6 @@ type offlineNamespaces struct {
 	// mesh is nil unless --mesh-namespaces was given.
 	mesh sets.Set[string]
 }
-
-var _ mutate.OfflineMesh = offlineNamespaces{}
 
 func (o offlineNamespaces) Namespace(name string) policy.Namespace {
 	return policy.Namespace{Name: name, Labels: o.labels}
@@ -102,7 +99,7 @@ func runMutate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		docs, err := mutate.Stream(data, pol, off)
+		docs, err := stream(data, pol, off)
 		if err != nil {
 			return fmt.Errorf("%s: %w", displayName(name), err)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -111,5 +112,35 @@ func TestMutateMissingFile(t *testing.T) {
 	code, stdout, stderr, _ := runCmd(t, "", "mutate", "-f", "/nonexistent/x.yaml")
 	if code != 1 || stdout != "" || !strings.Contains(stderr, "/nonexistent/x.yaml") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestMutateGlooChart takes what `helm template` renders for Gloo's gateway
+// proxy (the 1.17.38 chart, without its Istio integration, from the shared
+// reference beside the repository) through `mutate`: the output is a
+// complete set for GitOps, with the pod template injected and the
+// bootstrap's SDS cluster added.
+func TestMutateGlooChart(t *testing.T) {
+	chart := filepath.Join("..", "..", "..", "shared", "reference", "gloo-1.17.38", "gateway-proxy.yaml")
+	code, stdout, stderr, _ := runCmd(t, "", "mutate", "-f", chart)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"name: istio-proxy", "name: sds", "- name: gateway_proxy_sds", "port_value: 8234", "gatemesh.io/bootstrap-cluster: sha256:"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, want := range []string{"ConfigMap gloo-system/gateway-proxy-envoy-config: bootstrap_cluster_added", "Deployment gloo-system/gateway-proxy: injected"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q: %s", want, stderr)
+		}
+	}
+	// The output goes through again unchanged: the webhook would change
+	// nothing when it is applied.
+	again := writeFile(t, "out.yaml", stdout)
+	_, stdout2, stderr2, _ := runCmd(t, "", "mutate", "-f", again)
+	if stdout2 != stdout {
+		t.Errorf("a second pass changed the output; stderr: %s", stderr2)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
@@ -31,6 +30,8 @@ type BackendObject struct {
 	hasMarker bool
 	// ownsMtls: gatemesh.io/mtls holds the value gatemesh wrote there.
 	ownsMtls bool
+	// state says whose the block is.
+	state policy.BlockState
 }
 
 // ParseBackendObject reads raw, the JSON of a Gloo Upstream or kgateway
@@ -69,6 +70,16 @@ func ParseBackendObject(raw []byte) (*BackendObject, error) {
 	b.marker, b.hasMarker = parseMarker(b.annotations[MtlsHashAnnotation])
 	current, hasCurrent := b.annotations[MtlsAnnotation]
 	b.ownsMtls = b.hasMarker && b.marker.mtls != "" && hasCurrent && current == b.marker.mtls
+	switch {
+	case b.hasMarker && b.marker.hash == blockHash(b.block):
+		b.state = policy.BlockOurs
+	case b.block == nil:
+		b.state = policy.BlockAbsent
+	case b.hasMarker && b.marker.hash != blockHash(nil):
+		b.state = policy.BlockEdited
+	default:
+		b.state = policy.BlockUser
+	}
 	return b, nil
 }
 
@@ -103,17 +114,7 @@ func (b *BackendObject) Facts(pol *policy.Policy) policy.BackendFacts {
 	if !b.ownsMtls {
 		f.UserMtls = b.annotations[MtlsAnnotation]
 	}
-	present := b.block != nil
-	switch {
-	case b.hasMarker && b.marker.hash == blockHash(b.block):
-		f.Block = policy.BlockOurs
-	case !present:
-		f.Block = policy.BlockAbsent
-	case b.hasMarker && b.marker.hash != blockHash(nil):
-		f.Block = policy.BlockEdited
-	default:
-		f.Block = policy.BlockUser
-	}
+	f.Block = b.state
 	return f
 }
 
@@ -147,24 +148,4 @@ func (b *BackendObject) target(pol *policy.Policy) policy.Target {
 		}
 	}
 	return policy.Target{Kind: policy.TargetUnknown}
-}
-
-// offlineBackendPatch is Document's path for backend objects: without an
-// API server, the target namespaces count as mesh-enabled unless off says
-// otherwise through OfflineMesh.
-func offlineBackendPatch(doc []byte, pol *policy.Policy, off Offline) ([]jsonpatch.Operation, policy.Reason, error) {
-	b, err := ParseBackendObject(doc)
-	if err != nil {
-		return nil, "", err
-	}
-	facts := b.Facts(pol)
-	om, hasMesh := off.(OfflineMesh)
-	facts.TargetInMesh = true
-	for _, ns := range facts.Target.Namespaces {
-		if hasMesh && !om.InMesh(ns) {
-			facts.TargetInMesh = false
-			break
-		}
-	}
-	return b.Patch(pol.DecideBackend(facts))
 }

@@ -2,12 +2,14 @@ package mutate
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
@@ -58,10 +60,7 @@ func TestPodGolden(t *testing.T) {
 	for name, tc := range podGoldenCases {
 		t.Run(name, func(t *testing.T) {
 			in := readTestdata(t, filepath.Join("testdata", "pod", tc.in+".in.yaml"))
-			docs, err := Stream(in, pol, tc.ns)
-			if err != nil {
-				t.Fatalf("Stream() error: %v", err)
-			}
+			docs := injectStream(t, in, pol, tc.ns)
 			checkGolden(t, filepath.Join("testdata", "pod", tc.golden+".golden.yaml"), render(docs))
 		})
 	}
@@ -74,18 +73,12 @@ func TestPodGoldenIdempotent(t *testing.T) {
 	for name, tc := range podGoldenCases {
 		t.Run(name, func(t *testing.T) {
 			in := readTestdata(t, filepath.Join("testdata", "pod", tc.in+".in.yaml"))
-			once, err := Stream(in, pol, tc.ns)
-			if err != nil {
-				t.Fatalf("first pass: %v", err)
-			}
+			once := injectStream(t, in, pol, tc.ns)
 			var joined [][]byte
 			for _, d := range once {
 				joined = append(joined, d.YAML)
 			}
-			twice, err := Stream(bytes.Join(joined, []byte("---\n")), pol, tc.ns)
-			if err != nil {
-				t.Fatalf("second pass: %v", err)
-			}
+			twice := injectStream(t, bytes.Join(joined, []byte("---\n")), pol, tc.ns)
 			if diff := cmp.Diff(string(render(once)), string(render(twice))); diff != "" {
 				if len(once) == len(twice) {
 					// Reasons differ by design (injected, then already_injected); compare YAML.
@@ -123,7 +116,7 @@ func TestPodGoldenIdempotent(t *testing.T) {
 
 // render writes the documents as one YAML stream, each headed by a comment
 // giving its outcome.
-func render(docs []MutatedDocument) []byte {
+func render(docs []injectedDoc) []byte {
 	var b bytes.Buffer
 	for i, d := range docs {
 		if i > 0 {
@@ -172,4 +165,68 @@ func readTestdata(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// injectedDoc is one document of a stream after the webhook's pod path.
+type injectedDoc struct {
+	YAML   []byte
+	Result struct {
+		GroupVersionKind schema.GroupVersionKind
+		Namespace, Name  string
+		Reason           policy.Reason
+	}
+}
+
+// injectStream runs each document of a YAML stream through the webhook's
+// pod path (decode the head, decide, patch, apply strictly): pods, and the
+// pod templates of Deployments; other kinds pass through.
+func injectStream(t testing.TB, data []byte, pol *policy.Policy, nss testNamespaces) []injectedDoc {
+	t.Helper()
+	var docs []injectedDoc
+	for _, y := range splitYAML(t, data) {
+		js, err := yaml.YAMLToJSON(y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var obj struct {
+			APIVersion, Kind string
+			Metadata         struct{ Namespace, Name string }
+			Spec             struct{ Template json.RawMessage }
+		}
+		if err := json.Unmarshal(js, &obj); err != nil {
+			t.Fatal(err)
+		}
+		var d injectedDoc
+		d.Result.GroupVersionKind = schema.FromAPIVersionAndKind(obj.APIVersion, obj.Kind)
+		d.Result.Namespace, d.Result.Name = obj.Metadata.Namespace, obj.Metadata.Name
+		if d.Result.Namespace == "" {
+			d.Result.Namespace = "default"
+		}
+		raw, at := js, ""
+		switch obj.Kind {
+		case "Pod":
+		case "Deployment":
+			raw, at = obj.Spec.Template, "/spec/template"
+		default:
+			raw = nil
+		}
+		if raw != nil {
+			ops, reason, err := patchPod(raw, pol, nss.Namespace(d.Result.Namespace), nil)
+			if err != nil {
+				t.Fatalf("%s %s: %v", obj.Kind, obj.Metadata.Name, err)
+			}
+			for i := range ops {
+				ops[i].Path = at + ops[i].Path
+			}
+			if js, err = strictApply(js, ops); err != nil {
+				t.Fatal(err)
+			}
+			d.Result.Reason = reason
+		}
+		if d.YAML, err = yaml.JSONToYAML(js); err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, d)
+	}
+	return docs
 }

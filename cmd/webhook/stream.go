@@ -1,4 +1,4 @@
-package mutate
+package main
 
 import (
 	"bufio"
@@ -13,19 +13,19 @@ import (
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
-// MutatedDocument is one document of a stream after mutation, as YAML.
-type MutatedDocument struct {
+// mutatedDocument is one document of a stream after mutation, as YAML.
+type mutatedDocument struct {
 	YAML   []byte
-	Result DocumentResult
+	Result documentResult
 }
 
-// Stream mutates every document of a multi-document YAML or JSON stream with
-// Document and returns them in order, as YAML. Empty documents are dropped.
+// stream mutates every document of a multi-document YAML or JSON stream with
+// document and returns them in order, as YAML. Empty documents are dropped.
 // An error names the document (counting from 1) and the problem; no partial
 // result is returned with it.
-func Stream(data []byte, pol *policy.Policy, off Offline) ([]MutatedDocument, error) {
+func stream(data []byte, pol *policy.Policy, off offlineNamespaces) ([]mutatedDocument, error) {
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var docs []MutatedDocument
+	var docs []mutatedDocument
 	for index := 0; ; index++ {
 		chunk, err := reader.Read()
 		if errors.Is(err, io.EOF) {
@@ -41,7 +41,7 @@ func Stream(data []byte, pol *policy.Policy, off Offline) ([]MutatedDocument, er
 		if t := bytes.TrimSpace(js); len(t) == 0 || bytes.Equal(t, []byte("null")) {
 			continue
 		}
-		out, res, err := Document(js, pol, off)
+		out, res, err := document(js, pol, off)
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", index+1, err)
 		}
@@ -50,6 +50,6 @@ func Stream(data []byte, pol *policy.Policy, off Offline) ([]MutatedDocument, er
 		if err != nil {
 			return nil, fmt.Errorf("document %d: internal error: failed to write YAML: %w", index+1, err)
 		}
-		docs = append(docs, MutatedDocument{YAML: y, Result: res})
+		docs = append(docs, mutatedDocument{YAML: y, Result: res})
 	}
 }
