@@ -28,7 +28,7 @@ func (b *BackendObject) Patch(plan policy.BackendPlan) ([]jsonpatch.Operation, p
 	switch plan.Action {
 	case policy.BackendUnstamp:
 		// Remove exactly what gatemesh stamped.
-		if b.block != nil && b.marker.hash == blockHash(b.block) {
+		if b.block != nil && b.state == policy.BlockOurs {
 			b.removeBlock(&e)
 		}
 		e.ann[MtlsHashAnnotation], e.ann[MtlsReasonAnnotation] = nil, nil
@@ -37,6 +37,9 @@ func (b *BackendObject) Patch(plan policy.BackendPlan) ([]jsonpatch.Operation, p
 		}
 		return b.ops(e), policy.ReasonUnstamped, nil
 	case policy.BackendStamp:
+		if b.state != policy.BlockAbsent && b.state != policy.BlockOurs {
+			return nil, "", fmt.Errorf("internal error: a plan to stamp over a block that is %s", b.state)
+		}
 	default:
 		return nil, "", fmt.Errorf("internal error: unknown backend action %q", plan.Action)
 	}
@@ -54,8 +57,7 @@ func (b *BackendObject) Patch(plan policy.BackendPlan) ([]jsonpatch.Operation, p
 		}
 		e.ann[b.kind.blockAnnotation] = &v
 	case plan.Block == nil && b.block != nil:
-		// DecideBackend stamps only where the block is absent or gatemesh's.
-		b.removeBlock(&e)
+		b.removeBlock(&e) // gatemesh's own, checked above
 		removed = true
 	}
 	stamped := marker{hash: blockHash(plan.Block)}

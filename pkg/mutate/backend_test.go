@@ -236,3 +236,23 @@ func TestBackendOracleCatchesADroppedEdit(t *testing.T) {
 		}
 	}
 }
+
+// TestBackendPatchRefusesAPlanOverTheUsersBlock: Patch carries out a plan,
+// but never one that would overwrite or remove a block gatemesh does not
+// own; such a plan is gatemesh's own error, not the user's.
+func TestBackendPatchRefusesAPlanOverTheUsersBlock(t *testing.T) {
+	raw, err := makeUpstream("u", "gloo-system").kube("default").set(map[string]any{"sni": "mine"}, "spec", "sslConfig").obj().MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParseBackendObject(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, block := range [][]byte{nil, []byte(`{"sni":"gatemesh"}`)} {
+		_, _, err := b.Patch(policy.BackendPlan{Action: policy.BackendStamp, Mode: policy.MtlsIstio, Reason: policy.ReasonTargetInMesh, Block: block})
+		if err == nil || IsInputError(err) || !strings.HasPrefix(err.Error(), "internal error:") {
+			t.Errorf("block %s: error = %v, want an internal error", block, err)
+		}
+	}
+}
