@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/yaml"
 )
 
@@ -44,40 +42,4 @@ func BenchmarkPodPatch(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-func benchUnstructured(b *testing.B, file string, mutate func(*unstructured.Unstructured) error) {
-	b.Helper()
-	js, err := yaml.YAMLToJSON(readTestdata(b, filepath.Join("testdata", "backend", file)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	obj := &unstructured.Unstructured{}
-	if err := obj.UnmarshalJSON(js); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := mutate(obj); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkUpstream(b *testing.B) {
-	pol := defaultPolicy(b)
-	mesh := sets.New("default")
-	benchUnstructured(b, "upstream-kube-seed.in.yaml", func(u *unstructured.Unstructured) error {
-		_, _, err := Upstream(u, pol, mesh)
-		return err
-	})
-}
-
-func BenchmarkBackend(b *testing.B) {
-	pol := defaultPolicy(b)
-	mesh := sets.New("httpbin")
-	benchUnstructured(b, "backend-kube-seed.in.yaml", func(u *unstructured.Unstructured) error {
-		_, _, err := Backend(u, pol, mesh)
-		return err
-	})
 }
