@@ -285,7 +285,7 @@ func TestUpstreamMalformed(t *testing.T) {
 			"/metadata/annotations/c: must be a string, not null",
 		},
 		"annotations are a list": {u().kube("x").set([]any{"a"}, "metadata", "annotations").obj(), "/metadata/annotations: must be an object, not an array"},
-		"metadata is a string": {u().set("x", "metadata").obj(), "/metadata: must be an object, not a string"},
+		"metadata is a string":   {u().set("x", "metadata").obj(), "/metadata: must be an object, not a string"},
 	})
 }
 
