@@ -46,7 +46,9 @@ func TestLookupAmplification(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			start := time.Now()
-			createErr := suite.cp.Client.Create(ctx, staticUpstream("lookups-"+tc.name, hosts))
+			up := staticUpstream("lookups-"+tc.name, hosts)
+			createErr := suite.cp.Client.Create(ctx, up)
+			t.Cleanup(func() { _ = suite.cp.Client.Delete(context.Background(), up) })
 			took := time.Since(start)
 			deadline := time.Now().Add(reviewWait)
 			for reviewed() == beforeReviews && time.Now().Before(deadline) {
