@@ -108,68 +108,92 @@ func EditBootstrap(text, mark string, plan *policy.BootstrapPlan) (string, strin
 	}
 	d, reason, err := parseBootstrap(text)
 	if err != nil {
-		return text, mark, "", inputErrorf(bootstrapPath, "is not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return text, mark, "", yamlInputError(err)
 	}
 	if reason != "" {
 		return text, mark, reason, nil
 	}
 	own := d.ownCluster(mark)
-	// Read the rest of the bootstrap only when gatemesh will change it.
-	readRest := func() (policy.Reason, error) {
-		ok, err := d.readRest()
-		if err != nil {
-			return "", inputErrorf(bootstrapPath, "is not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
-		}
-		if !ok {
-			return policy.ReasonBootstrapUnsupported, nil
-		}
-		return "", nil
-	}
 	if plan == nil {
-		switch {
-		case own >= 0:
-			if reason, err := readRest(); reason != "" || err != nil {
-				return text, mark, reason, err
-			}
-			out, ok := d.remove(own)
-			if !ok || !d.verify(out, without(d.list, own)) {
-				return text, mark, policy.ReasonBootstrapUnsupported, nil
-			}
-			return out, "", policy.ReasonBootstrapClusterRemoved, nil
-		case mark != "":
-			return text, "", policy.ReasonBootstrapClusterRemoved, nil
+		if own < 0 && mark == "" {
+			return text, mark, policy.ReasonNamespaceNotEnabled, nil
 		}
-		return text, mark, policy.ReasonNamespaceNotEnabled, nil
+		return d.removeOwn(own, mark)
 	}
 	c, err := newSDSCluster(plan)
 	if err != nil {
 		return text, mark, "", err
 	}
-	if d.namedCluster(c.name, own) {
+	switch {
+	case d.namedCluster(c.name, own):
 		return text, mark, policy.ReasonBootstrapClusterForeign, nil
-	}
-	if own >= 0 && mark == c.hash {
+	case own >= 0 && mark == c.hash:
 		return text, mark, policy.ReasonBootstrapClusterPresent, nil
 	}
-	if reason, err := readRest(); reason != "" || err != nil {
+	out, reason, err := d.ensure(c, own)
+	if reason != policy.ReasonBootstrapClusterAdded && reason != policy.ReasonBootstrapClusterUpdated {
 		return text, mark, reason, err
+	}
+	return out, c.hash, reason, nil
+}
+
+// removeOwn cuts gatemesh's cluster, the own-th, out of the bootstrap and
+// drops the mark, or only drops the mark when own < 0. When it cannot cut
+// the cluster, it keeps the mark, so a later edit can.
+func (d *bootstrapDoc) removeOwn(own int, mark string) (string, string, policy.Reason, error) {
+	if own < 0 {
+		return d.text, "", policy.ReasonBootstrapClusterRemoved, nil
+	}
+	if reason, err := d.readRestReason(); reason != "" || err != nil {
+		return d.text, mark, reason, err
+	}
+	out, ok := d.remove(own)
+	if !ok || !d.verify(out, without(d.list, own)) {
+		return d.text, mark, policy.ReasonBootstrapUnsupported, nil
+	}
+	return out, "", policy.ReasonBootstrapClusterRemoved, nil
+}
+
+// ensure adds cluster c as the first of the list, replacing gatemesh's
+// own-th cluster if own >= 0, and verifies the edit.
+func (d *bootstrapDoc) ensure(c *sdsCluster, own int) (string, policy.Reason, error) {
+	if reason, err := d.readRestReason(); reason != "" || err != nil {
+		return "", reason, err
 	}
 	reason, base, rest := policy.ReasonBootstrapClusterAdded, d, d.list
 	if own >= 0 {
 		reason, rest = policy.ReasonBootstrapClusterUpdated, without(d.list, own)
 		cut, ok := d.remove(own)
 		if !ok {
-			return text, mark, policy.ReasonBootstrapUnsupported, nil
+			return "", policy.ReasonBootstrapUnsupported, nil
 		}
-		if base, _, err = parseBootstrap(cut); err != nil || base == nil {
-			return text, mark, policy.ReasonBootstrapUnsupported, nil
+		if base, _, _ = parseBootstrap(cut); base == nil {
+			return "", policy.ReasonBootstrapUnsupported, nil
 		}
 	}
 	out, ok := base.add(c)
 	if !ok || !d.verify(out, append([]any{c.value}, rest...)) {
-		return text, mark, policy.ReasonBootstrapUnsupported, nil
+		return "", policy.ReasonBootstrapUnsupported, nil
 	}
-	return out, c.hash, reason, nil
+	return out, reason, nil
+}
+
+// readRestReason is readRest as a reason to leave the bootstrap alone, or
+// an InputError.
+func (d *bootstrapDoc) readRestReason() (policy.Reason, error) {
+	ok, err := d.readRest()
+	switch {
+	case err != nil:
+		return "", yamlInputError(err)
+	case !ok:
+		return policy.ReasonBootstrapUnsupported, nil
+	}
+	return "", nil
+}
+
+// yamlInputError is the InputError for a bootstrap the YAML parser refused.
+func yamlInputError(err error) error {
+	return inputErrorf(bootstrapPath, "is not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
 // without returns a copy of list without its i-th element.
@@ -190,7 +214,7 @@ func BootstrapHasCluster(text, name string) (bool, error) {
 	}
 	d, reason, err := parseBootstrap(text)
 	if err != nil {
-		return false, inputErrorf(bootstrapPath, "is not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return false, yamlInputError(err)
 	}
 	return reason == "" && d.namedCluster(name, -1), nil
 }

@@ -159,6 +159,14 @@ func TestBootstrapPatch(t *testing.T) {
 			text: ptrTo(strings.Replace(added, "0.25s", "1s", 1)), mark: mark,
 			wantReason: policy.ReasonBootstrapClusterRemoved,
 		},
+		"opt-out that cannot cut the cluster keeps the mark": {
+			text: ptrTo("base: &b {admin: {}}\n<<: *b\nstatic_resources:\n  clusters:\n" + chartCluster("  ", "\n")), mark: mark,
+			wantMark: mark, wantReason: policy.ReasonBootstrapUnsupported,
+		},
+		"a merge key at the top is not spliced into": {
+			text: ptrTo("base: &b {admin: {}}\n<<: *b\nstatic_resources:\n  clusters: []\n"), plan: plan,
+			wantReason: policy.ReasonBootstrapUnsupported,
+		},
 		"CRLF lines stay CRLF": {
 			text: ptrTo("node: {}\r\nstatic_resources:\r\n  clusters:\r\n  - name: a\r\n"), plan: plan,
 			wantText: "node: {}\r\nstatic_resources:\r\n  clusters:\r\n" + chartCluster("  ", "\r\n") + "  - name: a\r\n",
