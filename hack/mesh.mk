@@ -9,7 +9,7 @@
 # version in a go.mod (or in the Gloo source) is a new folder, built once.
 #
 # Targets:
-#   mesh-assets   build (if missing) the four binaries (cold ~15-20 min on 2 cores)
+#   mesh-assets   build (if missing) the four binaries (cold ~18 min on 2 busy cores)
 #   mesh-test     run the real-mesh suite alone (test/mesh); MESH_ARGS are
 #                 passed to go test, e.g. to see kgateway v2.2.0's own sds
 #                 push mismatched keys during rotations:
@@ -93,17 +93,17 @@ MESH_ISTIO_SMOKE = "$$tmp" version --short >/dev/null 2>&1
 MESH_SDS_SMOKE = env -i "$$tmp" 2>&1 | grep -q 'must be enabled'
 
 $(MESH_PILOT_DISCOVERY):
-	$(call mesh_build,$@,$(MESH_ISTIO_TOOLS_DIR),istio.io/istio/pilot/cmd/pilot-discovery,,pilot-discovery $(MESH_ISTIO_VERSION) (~10-15 min cold),$(MESH_ISTIO_SMOKE))
+	$(call mesh_build,$@,$(MESH_ISTIO_TOOLS_DIR),istio.io/istio/pilot/cmd/pilot-discovery,,pilot-discovery $(MESH_ISTIO_VERSION) (~11 min cold),$(MESH_ISTIO_SMOKE))
 
 $(MESH_PILOT_AGENT):
-	$(call mesh_build,$@,$(MESH_ISTIO_TOOLS_DIR),istio.io/istio/pilot/cmd/pilot-agent,,pilot-agent $(MESH_ISTIO_VERSION) (~5 min cold),$(MESH_ISTIO_SMOKE))
+	$(call mesh_build,$@,$(MESH_ISTIO_TOOLS_DIR),istio.io/istio/pilot/cmd/pilot-agent,,pilot-agent $(MESH_ISTIO_VERSION) (under 1 min after pilot-discovery),$(MESH_ISTIO_SMOKE))
 
 $(MESH_KGATEWAY_SDS):
-	$(call mesh_build,$@,$(MESH_KGATEWAY_TOOLS_DIR),github.com/kgateway-dev/kgateway/v2/cmd/sds,,kgateway sds $(MESH_KGATEWAY_VERSION) (~2 min cold),$(MESH_SDS_SMOKE))
+	$(call mesh_build,$@,$(MESH_KGATEWAY_TOOLS_DIR),github.com/kgateway-dev/kgateway/v2/cmd/sds,,kgateway sds $(MESH_KGATEWAY_VERSION) (~1 min cold),$(MESH_SDS_SMOKE))
 
 $(MESH_GLOO_SDS):
 	@test -d '$(MESH_GLOO_SDS_SRC)/projects/sds' || { echo 'mesh: no Gloo sds source at $(MESH_GLOO_SDS_SRC) (set MESH_GLOO_SDS_SRC)'; exit 1; }
-	$(call mesh_build,$@,$(MESH_GLOO_SDS_SRC),./projects/sds/cmd,-X github.com/solo-io/gloo/pkg/version.Version=$(MESH_GLOO_SDS_VERSION),Gloo sds $(MESH_GLOO_SDS_VERSION) (~3 min cold),$(MESH_SDS_SMOKE))
+	$(call mesh_build,$@,$(MESH_GLOO_SDS_SRC),./projects/sds/cmd,-X github.com/solo-io/gloo/pkg/version.Version=$(MESH_GLOO_SDS_VERSION),Gloo sds $(MESH_GLOO_SDS_VERSION) (~3-6 min cold),$(MESH_SDS_SMOKE))
 
 ifeq ($(MESH_STANDALONE),)
 .DEFAULT_GOAL := $(MESH_SAVED_DEFAULT_GOAL)
