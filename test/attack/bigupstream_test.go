@@ -29,10 +29,11 @@ func TestLargeUpstream(t *testing.T) {
 	w := startWebhook(t)
 	basePeak, _ := w.memory(t)
 
-	const entry = len(`{"addr":"h-000000.attack.example.com","port":80},`)
+	// Short hosts make the most JSON values per byte, the decoder's work.
+	const entry = len(`{"addr":"h000000","port":80},`)
 	hosts := make([]string, bigUpstreamBytes/entry)
 	for i := range hosts {
-		hosts[i] = fmt.Sprintf("h-%06d.attack.example.com", i)
+		hosts[i] = fmt.Sprintf("h%06d", i)
 	}
 	up := staticUpstream("large", hosts)
 	data, err := json.Marshal(up.Object)
