@@ -1,26 +1,50 @@
 package admit
 
 import (
-	jsonv1 "encoding/json"
 	"encoding/base64"
+	jsonv1 "encoding/json"
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 // reviewHead opens every answer: the AdmissionReview's type and its response.
 const reviewHead = `{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":`
 
-// appendAnswer appends the AdmissionReview that carries r, as JSON, to b. It
-// writes what encoding/json writes for admissionv1.AdmissionReview (as JSON
-// values; TestAppendAnswerMatchesEncodingJSON holds it), but writes the
-// patch's base64 straight into b: through encoding/json, a pod's 6 KB patch
-// was encoded by reflection into a scratch buffer and copied again. A status
+// patchScratch recycles the memory a patch is encoded into before its
+// base64 goes into the answer.
+var patchScratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// appendAnswer appends the AdmissionReview that carries resp, as JSON, to b.
+// It writes what encoding/json writes for admissionv1.AdmissionReview (as
+// JSON values; TestAppendAnswerMatchesEncodingJSON holds it), with
+// resp.Patches encoded as the patch, as controller-runtime does. But it
+// encodes the patch once, into reused scratch memory, and writes its base64
+// straight into b: through encoding/json, a pod's 6 KB patch was allocated,
+// then encoded by reflection into a scratch buffer and copied again. A status
 // with more than a code, message, reason and status is left to encoding/json.
-func appendAnswer(b []byte, r *admissionv1.AdmissionResponse) ([]byte, error) {
+func appendAnswer(b []byte, resp *admission.Response) ([]byte, error) {
+	r := &resp.AdmissionResponse
+	if len(resp.Patches) > 0 {
+		scratch := patchScratch.Get().(*[]byte)
+		defer func() {
+			if cap(*scratch) <= maxPooledBuffer {
+				patchScratch.Put(scratch)
+			}
+		}()
+		var err error
+		if *scratch, err = encodePatch((*scratch)[:0], resp.Patches); err != nil {
+			return b, err
+		}
+		pt := admissionv1.PatchTypeJSONPatch
+		r.Patch, r.PatchType = *scratch, &pt
+		defer func() { r.Patch = nil }() // scratch is reused: the answer must not keep it
+	}
 	if !simpleStatus(r.Result) {
 		out := admissionv1.AdmissionReview{Response: r}
 		out.APIVersion, out.Kind = admissionv1.SchemeGroupVersion.String(), "AdmissionReview"

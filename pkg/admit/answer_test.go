@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -31,9 +32,32 @@ func TestAppendAnswerMatchesEncodingJSON(t *testing.T) {
 		"a status this file leaves to encoding/json": withDetails.AdmissionResponse,
 		"invalid UTF-8": {UID: "u\xff", Allowed: true, Result: &metav1.Status{Message: "a\xffb"}},
 	}
+	withOps := admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{UID: "u", Allowed: true, Result: &metav1.Status{Code: 200}},
+		Patches: []jsonpatch.Operation{jsonpatch.NewOperation("add", "/metadata/annotations/a~1b", "v"), jsonpatch.NewOperation("remove", "/x", nil)}}
+	t.Run("operations are encoded as the patch, as controller-runtime does", func(t *testing.T) {
+		got, err := appendAnswer(nil, &withOps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := withOps.Complete(admission.Request{}); err != nil {
+			t.Fatal(err)
+		}
+		withOps.UID = "u"
+		want, _ := json.Marshal(admissionv1.AdmissionReview{
+			TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Response: &withOps.AdmissionResponse,
+		})
+		var gotV, wantV any
+		if err := json.Unmarshal(got, &gotV); err != nil {
+			t.Fatal(err)
+		}
+		_ = json.Unmarshal(want, &wantV)
+		if diff := cmp.Diff(wantV, gotV); diff != "" {
+			t.Errorf("(-controller-runtime,+appendAnswer):\n%s", diff)
+		}
+	})
 	for name, r := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := appendAnswer(nil, &r)
+			got, err := appendAnswer(nil, &admission.Response{AdmissionResponse: r})
 			if err != nil {
 				t.Fatal(err)
 			}

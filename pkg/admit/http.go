@@ -131,13 +131,13 @@ func (e *endpoint[H]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusBadRequest, refusedBadRequest, "%v", err)
 		return
 	}
-	resp := e.call(log.IntoContext(ctx, e.log.WithValues("uid", req.UID)), req, head)
+	resp := e.call(log.IntoContext(ctx, e.log), req, head)
 	observe(req, resp, time.Since(start))
 
 	// The answer is encoded whole first, so that it goes out with a
 	// Content-Length in one write rather than in chunks as it is encoded.
 	// It reuses buf: the request, whose object may point into it, is done.
-	answer, err := appendAnswer(buf.AvailableBuffer()[:0], &resp.AdmissionResponse)
+	answer, err := appendAnswer(buf.AvailableBuffer()[:0], &resp)
 	buf.Reset()
 	buf.Write(answer)
 	if err != nil {
@@ -160,6 +160,10 @@ func (e *endpoint[H]) call(ctx context.Context, req admission.Request, head *H) 
 			resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("internal error: panic while handling the review: %v", p))
 		}
 		resp.UID = req.UID
+		if r := resp.Result; !resp.Allowed && r != nil && r.Code >= http.StatusInternalServerError {
+			e.log.Error(errors.New(r.Message), "Failed to answer an admission review", "uid", req.UID,
+				"kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
+		}
 	}()
 	return e.handle(ctx, req, head)
 }

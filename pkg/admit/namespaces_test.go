@@ -120,7 +120,11 @@ func TestBackendLookupsAreBounded(t *testing.T) {
 			cache, live := &countingReader{namespaces: tc.cache}, &countingReader{namespaces: tc.live}
 			ns := &CachedNamespaces{Reader: cache, Live: live, Synced: func() bool { return tc.synced }}
 			h := &BackendHandler{Policy: newBackendPolicy(t), Namespaces: ns}
-			resp := h.Handle(context.Background(), staticUpstreamReview(tc.targets))
+			req := staticUpstreamReview(tc.targets)
+			resp := h.Handle(context.Background(), req)
+			if err := resp.Complete(req); err != nil { // encode the patch, as the endpoint does
+				t.Fatal(err)
+			}
 			if !resp.Allowed {
 				t.Fatalf("not allowed: %+v", resp.Result)
 			}

@@ -8,11 +8,10 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"gomodules.xyz/jsonpatch/v2"
-	admissionv1 "k8s.io/api/admission/v1"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/gatemesh/gatemesh/pkg/mutate"
@@ -20,31 +19,38 @@ import (
 )
 
 // errored answers a failed review: 400 with the field and the problem when
-// the object is malformed (a *mutate.InputError), 500 otherwise, which is
-// also logged.
-func errored(ctx context.Context, err error) admission.Response {
+// the object is malformed (a *mutate.InputError), 500 otherwise (which the
+// endpoint logs, with the request).
+func errored(_ context.Context, err error) admission.Response {
 	if mutate.IsInputError(err) {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	log.FromContext(ctx).Error(err, "Failed to answer an admission review")
 	return admission.Errored(http.StatusInternalServerError, err)
 }
 
 // patched allows the request with ops as its JSON patch, and records the
 // reason as the audit annotation.
+//
+// The operations stay operations (resp.Patches) until the answer is written:
+// appendAnswer encodes them once, into scratch memory it reuses.
 func patched(reason policy.Reason, ops []jsonpatch.Operation) admission.Response {
-	resp := admission.Allowed("gatemesh: " + reason.Sentence())
+	resp := admission.Allowed(allowedMessage(reason))
 	resp.AuditAnnotations = map[string]string{AuditAnnotation: string(reason)}
-	if len(ops) == 0 {
-		return resp
-	}
-	p, err := encodePatch(ops)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	pt := admissionv1.PatchTypeJSONPatch
-	resp.Patch, resp.PatchType = p, &pt
+	resp.Patches = ops
 	return resp
+}
+
+// allowedMessages holds each reason's "gatemesh: <sentence>", so that an
+// answer does not build it again.
+var allowedMessages sync.Map
+
+func allowedMessage(r policy.Reason) string {
+	if m, ok := allowedMessages.Load(r); ok {
+		return m.(string)
+	}
+	m := "gatemesh: " + r.Sentence()
+	allowedMessages.Store(r, m)
+	return m
 }
 
 // encodePatch writes ops as an RFC 6902 document. It is json.Marshal(ops)
@@ -53,8 +59,7 @@ func patched(reason policy.Reason, ops []jsonpatch.Operation) admission.Response
 // and with the operations, paths and string values quoted directly: on a
 // gateway pod those passes and per-string encoder calls were a third of the
 // whole admission. Only structured values go through encoding/json.
-func encodePatch(ops []jsonpatch.Operation) ([]byte, error) {
-	b := make([]byte, 0, 8<<10) // an injection's patch is about 6 KB
+func encodePatch(b []byte, ops []jsonpatch.Operation) ([]byte, error) {
 	var structured bytes.Buffer
 	enc := json.NewEncoder(&structured)
 	b = append(b, '[')

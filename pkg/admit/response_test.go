@@ -20,7 +20,7 @@ func TestEncodePatchMatchesJSONMarshal(t *testing.T) {
 		jsonpatch.NewOperation("add", "/metadata/labels", map[string]string{}),
 		jsonpatch.NewOperation("add", "/metadata/annotations/bad\xff", "v\xfe"),
 	}
-	got, err := encodePatch(ops)
+	got, err := encodePatch(nil, ops)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
+	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
@@ -20,6 +21,9 @@ type sidecarSet struct {
 	// encoded holds each container's and volume's JSON by name when a
 	// SidecarCache built the set; it is nil otherwise.
 	encoded map[string]jsontext.Value
+	// appends, built with encoded, are the operations that append the
+	// containers and volumes to a pod that has none of them, in order.
+	appends []jsonpatch.Operation
 }
 
 func buildSidecars(plan policy.PodPlan) *sidecarSet {
@@ -61,6 +65,13 @@ func (s *sidecarSet) encode() error {
 		}
 	}
 	s.encoded = enc
+	s.appends = []jsonpatch.Operation{
+		jsonpatch.NewOperation("add", "/spec/containers/-", enc[IstioProxyName]),
+		jsonpatch.NewOperation("add", "/spec/containers/-", enc[SDSName]),
+	}
+	for i := range s.volumes {
+		s.appends = append(s.appends, jsonpatch.NewOperation("add", "/spec/volumes/-", enc[s.volumes[i].Name]))
+	}
 	return nil
 }
 
