@@ -32,6 +32,9 @@ type backendKind struct {
 	// outside lists the spec members whose targets are never mesh
 	// workloads.
 	outside []string
+	// kube: spec.kube names a Kubernetes service. Only Gloo's Upstream has
+	// it; on a Backend it is Gloo's shape, which kgateway does not have.
+	kube bool
 	// blockAnnotation is the annotation that is the block, when the block
 	// is an annotation; otherwise the block is spec.sslConfig.
 	blockAnnotation string
@@ -48,15 +51,19 @@ var upstreamKind = backendKind{
 	hostKey: "addr",
 	host:    func(h hostEntry) (string, jsontext.Kind) { return h.Addr, h.AddrKind },
 	outside: []string{"aws", "awsEc2", "azure", "gcp"},
+	kube:    true,
 }
 
 // kgatewayKind is a kgateway Backend (gateway.kgateway.dev/v1alpha1),
 // stamped in kgateway's own vocabulary: outside the mesh gatemesh ensures
 // the annotation kgateway.dev/disable-istio-auto-mtls: "true"; in the mesh,
 // or once gatemesh no longer decides, it removes that annotation if it had
-// stamped it. It never touches one the user wrote. Both API shapes are read:
-// the older spec.kube with spec.disableIstioAutoMtls, and the current
-// static, aws, gcp and dynamicForwardProxy.
+// stamped it. It never touches one the user wrote. The shapes are
+// kgateway's own, v2.2.0's CRD and current main's: static (hosts[].host and
+// port), aws, dynamicForwardProxy and gcp, exactly one of them. A Backend
+// with only spec.kube is Gloo's Upstream shape, which kgateway never had:
+// gatemesh leaves it alone, honouring only a spec.disableIstioAutoMtls it
+// carries (the real CRD prunes both fields).
 var kgatewayKind = backendKind{
 	policy:          policy.KindBackend,
 	hostKey:         "host",

@@ -61,13 +61,13 @@ var backendGoldenCases = map[string]struct {
 	"the seed's older-shape Backend with disableIstioAutoMtls gets kgateway's disable annotation": {
 		in: "backend-kube-seed", golden: "backend-kube-seed",
 	},
-	"static Backends: outside hosts disabled, in-cluster names in the mesh": {in: "backend-static", golden: "backend-static"},
-	"an AWS Backend is outside the mesh":                                    {in: "backend-aws", golden: "backend-aws"},
-	"GCP and dynamic forward proxy Backends are outside the mesh":           {in: "backend-gcp", golden: "backend-gcp"},
-	"UPDATE: Backends moving into the mesh or opting out":                   {in: "backend-update-into-mesh", golden: "backend-update-into-mesh"},
-	"a Backend with the user's kgateway annotation is left alone":           {in: "backend-user-annotation", golden: "backend-user-annotation"},
-	"fields unknown to gatemesh survive stamping":                           {in: "unknown-fields", golden: "unknown-fields"},
-	"unsupported versions and kinds pass through":                           {in: "unsupported", golden: "unsupported"},
+	"static Backends are disabled, as kgateway sends them plaintext, with why":          {in: "backend-static", golden: "backend-static"},
+	"an AWS Backend is outside the mesh":                                                {in: "backend-aws", golden: "backend-aws"},
+	"GCP and dynamic forward proxy Backends are outside the mesh":                       {in: "backend-gcp", golden: "backend-gcp"},
+	"UPDATE: static Backends moving into the mesh, opting out, or stamped istio before": {in: "backend-update-into-mesh", golden: "backend-update-into-mesh"},
+	"a Backend with the user's kgateway annotation is left alone":                       {in: "backend-user-annotation", golden: "backend-user-annotation"},
+	"fields unknown to gatemesh survive stamping":                                       {in: "unknown-fields", golden: "unknown-fields"},
+	"unsupported versions and kinds pass through":                                       {in: "unsupported", golden: "unsupported"},
 }
 
 func TestBackendGolden(t *testing.T) {

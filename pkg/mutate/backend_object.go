@@ -3,6 +3,7 @@ package mutate
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -110,23 +111,29 @@ func (b *BackendObject) Facts(pol *policy.Policy) policy.BackendFacts {
 	f := policy.BackendFacts{Kind: b.kind.policy, Target: b.target(pol), Stamped: b.hasMarker}
 	if s := b.view.Spec; s != nil {
 		f.DisableIstioAutoMtls = s.DisableIstioAutoMtls
+		f.Static = s.Static != nil && (s.Kube == nil || !b.kind.kube)
 	}
 	if !b.ownsMtls {
 		f.UserMtls = b.annotations[MtlsAnnotation]
 	}
 	f.Block = b.state
+	if b.state == policy.BlockUser && b.kind.blockAnnotation != "" {
+		_, err := strconv.ParseBool(b.annotations[b.kind.blockAnnotation])
+		f.UserBlockInvalid = err != nil
+	}
 	return f
 }
 
-// target is where the object points: spec.kube (a service in
-// kube.serviceNamespace, else in the object's namespace), its static hosts,
-// or one of the kind's outside types.
+// target is where the object points: spec.kube for an Upstream (a service
+// in kube.serviceNamespace, else in the object's namespace), its static
+// hosts, or one of the kind's outside types. A Backend with none of these
+// but spec.kube is in Gloo's shape.
 func (b *BackendObject) target(pol *policy.Policy) policy.Target {
 	s := b.view.Spec
 	switch {
 	case s == nil:
 		return policy.Target{Kind: policy.TargetUnknown}
-	case s.Kube != nil:
+	case s.Kube != nil && b.kind.kube:
 		ns := s.Kube.ServiceNamespace
 		if ns == "" && b.view.Metadata != nil {
 			ns = b.view.Metadata.Namespace
@@ -146,6 +153,9 @@ func (b *BackendObject) target(pol *policy.Policy) policy.Target {
 				return policy.Target{Kind: policy.TargetOutside}
 			}
 		}
+	}
+	if s.Kube != nil {
+		return policy.Target{Kind: policy.TargetNotKgateway}
 	}
 	return policy.Target{Kind: policy.TargetUnknown}
 }

@@ -34,21 +34,26 @@ func TestBackendStamp(t *testing.T) {
 			in: b().kube("httpbin").set(true, "spec", "disableIstioAutoMtls").obj(), mesh: inMesh, reason: policy.ReasonStamped,
 			want: disabledStamp("disabled", "disable_istio_auto_mtls", markerDisabledTrue),
 		},
-		"an older-shape kube Backend in the mesh is stamped istio": {
-			in: b().kube("httpbin").obj(), mesh: inMesh, reason: policy.ReasonStamped,
-			want: stamped("istio", "target_in_mesh", markerIstioNone, nil),
+		"a Backend in Gloo's kube shape is left alone": {
+			in: b().kube("httpbin").obj(), mesh: inMesh, reason: policy.ReasonNotKgatewayShape,
 		},
-		"an older-shape kube Backend outside the mesh is stamped disabled": {
-			in: b().kube("legacy").obj(), mesh: inMesh, reason: policy.ReasonStamped,
-			want: disabledStamp("disabled", "target_namespace_not_in_mesh", markerDisabledTrue),
+		"a Backend in Gloo's kube shape that gatemesh stamped before is unstamped": {
+			in: b().kube("legacy").annotation(KgatewayDisableAutoMtlsAnnotation, "true").
+				annotation(MtlsAnnotation, "disabled").annotation(MtlsReasonAnnotation, "target_namespace_not_in_mesh").
+				annotation(MtlsHashAnnotation, markerDisabledTrue).obj(),
+			mesh: inMesh, reason: policy.ReasonUnstamped, want: &stampView{},
 		},
 		"a static Backend to an outside host is stamped disabled": {
 			in: b().static("api.example.com").obj(), mesh: inMesh, reason: policy.ReasonStamped,
 			want: disabledStamp("disabled", "target_external", markerDisabledTrue),
 		},
-		"a static Backend to an in-cluster name in the mesh is stamped istio": {
+		"a static Backend to an in-cluster name in the mesh is stamped disabled: kgateway sends it plaintext": {
 			in: b().static("httpbin.httpbin.svc").obj(), mesh: inMesh, reason: policy.ReasonStamped,
-			want: stamped("istio", "target_in_mesh", markerIstioNone, nil),
+			want: disabledStamp("disabled", "static_backend_plaintext", markerDisabledTrue),
+		},
+		"a static Backend that opts in is stamped disabled, and the opt-in stays the user's": {
+			in: b().static("api.example.com").annotation(MtlsAnnotation, "istio").obj(), mesh: inMesh, reason: policy.ReasonStamped,
+			want: disabledStamp("istio", "static_backend_plaintext", markerUserMtlsTrue),
 		},
 		"an AWS Backend is outside the mesh": {
 			in: b().set(map[string]any{"lambda": map[string]any{"functionName": "f"}}, "spec", "aws").obj(), reason: policy.ReasonStamped,
@@ -72,13 +77,19 @@ func TestBackendStamp(t *testing.T) {
 		"an already stamped Backend is unchanged": {
 			in: stampedDisabled().obj(), reason: policy.ReasonAlreadyStamped,
 		},
-		"moving into the mesh removes the annotation gatemesh stamped": {
+		"moving into the mesh keeps the annotation: kgateway still sends a static Backend plaintext": {
 			in:   stampedDisabled().set([]any{map[string]any{"host": "httpbin.httpbin.svc", "port": int64(80)}}, "spec", "static", "hosts").obj(),
-			mesh: inMesh, reason: policy.ReasonUnstamped,
-			want: stamped("istio", "target_in_mesh", markerIstioNone, nil),
+			mesh: inMesh, reason: policy.ReasonStamped,
+			want: disabledStamp("disabled", "static_backend_plaintext", markerDisabledTrue),
 		},
 		"the user's kgateway annotation is left alone": {
 			in: b().static("api.example.com").annotation(KgatewayDisableAutoMtlsAnnotation, "true").obj(), reason: policy.ReasonUserAnnotation,
+		},
+		"the user's kgateway annotation that kgateway cannot parse is left alone, saying why": {
+			in: b().static("api.example.com").annotation(KgatewayDisableAutoMtlsAnnotation, "yes").obj(), reason: policy.ReasonUserAnnotationInvalid,
+		},
+		"the user's kgateway annotation in any form strconv.ParseBool reads is the user's": {
+			in: b().static("api.example.com").annotation(KgatewayDisableAutoMtlsAnnotation, "F").obj(), reason: policy.ReasonUserAnnotation,
 		},
 		"a kgateway annotation added after an istio stamp is the user's": {
 			in: b().static("httpbin.httpbin.svc").annotation(KgatewayDisableAutoMtlsAnnotation, "true").

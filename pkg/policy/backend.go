@@ -52,6 +52,10 @@ const (
 	// TargetTooMany: more than MaxBackendTargets static hosts. gatemesh
 	// reads no further and leaves the object alone.
 	TargetTooMany TargetKind = "too_many"
+	// TargetNotKgateway: a kgateway Backend with spec.kube, Gloo's Upstream
+	// shape, which kgateway's Backend never had: the real CRD refuses it,
+	// and kgateway would not route to it.
+	TargetNotKgateway TargetKind = "not_kgateway_shape"
 )
 
 // MaxBackendTargets caps the static hosts gatemesh reads from one backend
@@ -214,6 +218,15 @@ type BackendFacts struct {
 	Stamped bool
 	// Block is whose the block is.
 	Block BlockState
+	// Static: the target is the object's spec.static hosts. kgateway sends
+	// a static Backend's endpoints plaintext whatever its Istio settings:
+	// they carry no security.istio.io/tlsMode=istio, the metadata its
+	// Istio transport socket match needs.
+	Static bool
+	// UserBlockInvalid: the block is the user's kgateway annotation and its
+	// value is not one strconv.ParseBool accepts, so kgateway reports the
+	// Backend in error.
+	UserBlockInvalid bool
 }
 
 // BackendAction is what gatemesh does to a backend object.
@@ -266,6 +279,8 @@ func (p *Policy) DecideBackend(f BackendFacts) BackendPlan {
 		return BackendPlan{Action: BackendUnstamp, Mode: mode, Reason: why}
 	case f.Block == BlockUser && f.Kind == KindUpstream:
 		return BackendPlan{Action: BackendLeave, Mode: mode, Reason: ReasonUserTLS}
+	case f.Block == BlockUser && f.UserBlockInvalid:
+		return BackendPlan{Action: BackendLeave, Mode: mode, Reason: ReasonUserAnnotationInvalid}
 	case f.Block == BlockUser:
 		return BackendPlan{Action: BackendLeave, Mode: mode, Reason: ReasonUserAnnotation}
 	}
@@ -293,8 +308,12 @@ func (p *Policy) block(kind BackendKind, mode MtlsMode) []byte {
 //   - with autoMtls off, only objects opting in with gatemesh.io/mtls: istio
 //     are decided; the others are left alone;
 //   - spec.disableIstioAutoMtls: true and gatemesh.io/mtls: disabled opt out;
-//   - a target gatemesh cannot read is left alone, and AWS, GCP, Azure and
-//     dynamic forward proxy targets are never in the mesh;
+//   - a target gatemesh cannot read is left alone, and so is a Backend in
+//     Gloo's shape (spec.kube); AWS, GCP, Azure and dynamic forward proxy
+//     targets are never in the mesh;
+//   - kgateway sends a static Backend plaintext, so one whose hosts are mesh
+//     services, or that opts in, is decided disabled with a reason saying
+//     so (route to the Service instead);
 //   - gatemesh.io/mtls: istio asserts that service and static host targets
 //     are in the mesh, overriding gatemesh's guess;
 //   - otherwise static hosts that are not in-cluster service names, and
@@ -310,8 +329,12 @@ func (p *Policy) mtlsDecision(f BackendFacts) (MtlsMode, Reason) {
 		return MtlsDisabled, ReasonOptedOut
 	case f.Target.Kind == TargetOutside:
 		return MtlsDisabled, ReasonTargetExternal
+	case f.Target.Kind == TargetNotKgateway:
+		return MtlsHandsOff, ReasonNotKgatewayShape
 	case f.Target.Kind != TargetServices && f.Target.Kind != TargetHosts:
 		return MtlsHandsOff, ReasonTargetUnknown
+	case f.Kind == KindBackend && f.Static && (optIn || f.Target.Kind == TargetServices && f.TargetInMesh):
+		return MtlsDisabled, ReasonStaticBackendPlaintext
 	case optIn:
 		return MtlsIstio, ReasonOptedIn
 	case f.Target.Kind == TargetHosts:

@@ -174,6 +174,24 @@ func TestDecideBackendMode(t *testing.T) {
 		"autoMtls off without opt-in":               {manual: true, facts: BackendFacts{Target: svc, TargetInMesh: true}, wantMode: MtlsHandsOff, wantReason: ReasonAutoMtlsOff},
 		"autoMtls off with an opt-out":              {manual: true, facts: BackendFacts{UserMtls: "disabled", Target: Target{Kind: TargetOutside}}, wantMode: MtlsHandsOff, wantReason: ReasonAutoMtlsOff},
 		"autoMtls off with an opt-in":               {manual: true, facts: BackendFacts{UserMtls: "istio", Target: svc}, wantMode: MtlsIstio, wantReason: ReasonOptedIn},
+		"a static Backend to mesh services is sent plaintext by kgateway": {
+			facts: BackendFacts{Target: svc, TargetInMesh: true, Static: true}, wantMode: MtlsDisabled, wantReason: ReasonStaticBackendPlaintext,
+		},
+		"a static Backend that opts in is still sent plaintext": {
+			facts: BackendFacts{UserMtls: "istio", Target: Target{Kind: TargetHosts}, Static: true}, wantMode: MtlsDisabled, wantReason: ReasonStaticBackendPlaintext,
+		},
+		"a static Backend to services outside the mesh": {
+			facts: BackendFacts{Target: svc, Static: true}, wantMode: MtlsDisabled, wantReason: ReasonTargetNamespaceNotInMesh,
+		},
+		"a static Backend to outside hosts": {
+			facts: BackendFacts{Target: Target{Kind: TargetHosts}, Static: true}, wantMode: MtlsDisabled, wantReason: ReasonTargetExternal,
+		},
+		"a Backend in Gloo's shape is left alone": {
+			facts: BackendFacts{Target: Target{Kind: TargetNotKgateway}}, wantMode: MtlsHandsOff, wantReason: ReasonNotKgatewayShape,
+		},
+		"a Backend in Gloo's shape still honours disableIstioAutoMtls": {
+			facts: BackendFacts{Target: Target{Kind: TargetNotKgateway}, DisableIstioAutoMtls: true}, wantMode: MtlsDisabled, wantReason: ReasonDisableIstioAutoMtls,
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -235,6 +253,14 @@ func TestDecideBackendPlan(t *testing.T) {
 			facts: with(inMesh, func(f *BackendFacts) { f.Kind, f.Block = KindBackend, BlockUser }),
 			want:  BackendPlan{Action: BackendLeave, Mode: MtlsIstio, Reason: ReasonUserAnnotation},
 		},
+		"the user's kgateway annotation that is not a boolean is left alone, saying why": {
+			facts: with(inMesh, func(f *BackendFacts) { f.Kind, f.Block, f.UserBlockInvalid = KindBackend, BlockUser, true }),
+			want:  BackendPlan{Action: BackendLeave, Mode: MtlsIstio, Reason: ReasonUserAnnotationInvalid},
+		},
+		"a static Backend in the mesh gets kgateway's annotation, as kgateway sends it plaintext": {
+			facts: with(inMesh, func(f *BackendFacts) { f.Kind, f.Static = KindBackend, true }),
+			want:  BackendPlan{Action: BackendStamp, Mode: MtlsDisabled, Reason: ReasonStaticBackendPlaintext, Block: []byte(`"true"`)},
+		},
 		"an unknown target that gatemesh stamped is unstamped": {
 			facts: with(inMesh, func(f *BackendFacts) { f.Target, f.Stamped, f.Block = Target{Kind: TargetUnknown}, true, BlockOurs }),
 			want:  BackendPlan{Action: BackendUnstamp, Reason: ReasonTargetUnknown},
@@ -291,6 +317,7 @@ func TestBackendReasonsHaveSentences(t *testing.T) {
 		ReasonStamped, ReasonAlreadyStamped, ReasonUnstamped, ReasonAutoMtlsOff, ReasonDisableIstioAutoMtls,
 		ReasonOptedOut, ReasonOptedIn, ReasonTargetInMesh, ReasonTargetNamespaceNotInMesh, ReasonTargetExternal,
 		ReasonTargetUnknown, ReasonUserTLS, ReasonUserAnnotation, ReasonStampEdited, ReasonUnsupportedKind, ReasonTooManyTargets,
+		ReasonUserAnnotationInvalid, ReasonStaticBackendPlaintext, ReasonNotKgatewayShape,
 	} {
 		if r.Sentence() == string(r) {
 			t.Errorf("reason %q has no sentence", r)

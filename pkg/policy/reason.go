@@ -69,6 +69,17 @@ const (
 	// ReasonUserAnnotation: the Backend has a
 	// kgateway.dev/disable-istio-auto-mtls annotation gatemesh did not write.
 	ReasonUserAnnotation Reason = "user_annotation"
+	// ReasonUserAnnotationInvalid: the Backend's
+	// kgateway.dev/disable-istio-auto-mtls, which gatemesh did not write, is
+	// not a boolean, so kgateway reports the Backend in error.
+	ReasonUserAnnotationInvalid Reason = "user_annotation_invalid"
+	// ReasonStaticBackendPlaintext: the object is a kgateway Backend whose
+	// static hosts are mesh services, or that opts in: kgateway sends static
+	// Backend endpoints plaintext, as they carry no tlsMode=istio metadata.
+	ReasonStaticBackendPlaintext Reason = "static_backend_plaintext"
+	// ReasonNotKgatewayShape: the kgateway Backend has spec.kube, Gloo's
+	// Upstream shape, which kgateway's Backend does not have.
+	ReasonNotKgatewayShape Reason = "not_kgateway_shape"
 	// ReasonStampEdited: the block gatemesh stamped was edited since; it is
 	// the user's now.
 	ReasonStampEdited Reason = "stamp_edited"
@@ -138,6 +149,9 @@ var sentences = map[Reason]string{
 	ReasonTargetUnknown:            "gatemesh cannot tell where the object points",
 	ReasonUserTLS:                  "spec.sslConfig was not written by gatemesh and is left alone",
 	ReasonUserAnnotation:           "kgateway.dev/disable-istio-auto-mtls was not written by gatemesh and is left alone",
+	ReasonUserAnnotationInvalid:    "kgateway.dev/disable-istio-auto-mtls is not true or false, so kgateway reports the Backend in error; gatemesh leaves it alone",
+	ReasonStaticBackendPlaintext:   "kgateway sends a static Backend's hosts plaintext, even mesh services; for Istio mTLS route to the Service with a backendRef instead",
+	ReasonNotKgatewayShape:         "spec.kube is Gloo's Upstream shape, which kgateway's Backend does not have; use spec.static, or route to the Service with a backendRef",
 	ReasonStampEdited:              "what gatemesh stamped was edited since, so it is the user's and left alone",
 	ReasonUnsupportedKind:          "object is not a kind gatemesh stamps",
 	ReasonTooManyTargets:           "object lists more than 1024 static hosts, so gatemesh leaves it alone",
