@@ -16,8 +16,9 @@ import (
 // Scenario 1: the seed walkthrough, exactly as `make demo` plays it from
 // the Gloo chart's bootstrap ConfigMap and examples/: the Gloo
 // gateway-proxy's pod is injected, its bootstrap gets the gateway_proxy_sds
-// cluster, the httpbin Upstream gets the mTLS sslConfig, the opted-out
-// kgateway Backend gets none.
+// cluster, the httpbin Upstream gets the mTLS sslConfig, and the static
+// kgateway Backend, which kgateway's real CRD accepts, is recorded as what
+// kgateway does with it: plaintext.
 func TestSeedWalkthrough(t *testing.T) {
 	ctx := testCtx(t)
 	seed, err := LoadSeed(suite.cp.Root, suite.cp.Policy)
@@ -103,11 +104,11 @@ func TestSeedWalkthrough(t *testing.T) {
 		}
 	})
 
-	t.Run("the httpbin Backend with disableIstioAutoMtls is not stamped with mTLS", func(t *testing.T) {
+	t.Run("the static httpbin Backend is stored disabled, as kgateway sends it plaintext", func(t *testing.T) {
 		stored := getObject(t, backendGVK, "kgateway-system", "httpbin")
 		ann := stored.GetAnnotations()
 		got := map[string]string{mtlsAnnotation: ann[mtlsAnnotation], mtlsReasonAnnot: ann[mtlsReasonAnnot], kgatewayAutoMtls: ann[kgatewayAutoMtls]}
-		want := map[string]string{mtlsAnnotation: "disabled", mtlsReasonAnnot: string(policy.ReasonDisableIstioAutoMtls), kgatewayAutoMtls: "true"}
+		want := map[string]string{mtlsAnnotation: "disabled", mtlsReasonAnnot: string(policy.ReasonStaticBackendPlaintext), kgatewayAutoMtls: "true"}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("stored annotations (-want,+got):\n%s", diff)
 		}
