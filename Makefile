@@ -39,11 +39,14 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	$(GO) test ./pkg/admit -run '^$$' -fuzz '^FuzzPodHandler$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzUpstream$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzBackend$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzBootstrapPatch$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
 BENCHCOUNT ?= 5
+BENCHROUNDS ?= 7
 .PHONY: bench
-bench: ## run the Go benchmarks (-benchmem, BENCHCOUNT runs each; default 5)
-	$(GO) test ./pkg/... -run '^$$' -bench . -benchmem -count $(BENCHCOUNT)
+bench: ## the Go benchmarks (-benchmem, BENCHCOUNT runs each), then the pod handler against its floor in BENCHROUNDS interleaved rounds
+	$(GO) test -p 1 ./pkg/... -run '^$$' -bench . -benchmem -count $(BENCHCOUNT)
+	hack/bench-ratios.sh $(BENCHROUNDS)
 
 LOADTIME ?= 10s
 .PHONY: loadtest
