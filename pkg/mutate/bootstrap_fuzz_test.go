@@ -9,7 +9,9 @@ import (
 )
 
 // FuzzBootstrapPatch feeds bootstrap texts to BootstrapPatch, with and
-// without gatemesh's mark, for an opted-in and an opted-out namespace. It
+// without gatemesh's mark, for an opted-in namespace (with the chart's plan,
+// or one whose port moved, so gatemesh's cluster is updated) and an
+// opted-out one. It
 // checks that nothing panics, that malformed input is an InputError, that
 // the patch applies strictly and a second patch is empty, that every byte
 // outside the change stays (an addition is one insertion, a removal one
@@ -21,8 +23,8 @@ import (
 func FuzzBootstrapPatch(f *testing.F) {
 	for _, raw := range bootstrapInputs(f) {
 		text, _ := bootstrapOf(f, raw)
-		f.Add(text, false, false)
-		f.Add(text, true, true)
+		f.Add(text, false, false, false)
+		f.Add(text, true, true, false)
 	}
 	for _, s := range []string{
 		"", "node: {}", "static_resources:\n  clusters:\n", "static_resources: ~\nnode: {}\n",
@@ -36,20 +38,28 @@ func FuzzBootstrapPatch(f *testing.F) {
 		"static_resources:\n  clusters:\n  - name: gateway_proxy_sds\n",
 		"? static_resources\n: clusters: []\n",
 	} {
-		f.Add(s, false, false)
-		f.Add(s, true, false)
+		f.Add(s, false, false, false)
+		f.Add(s, true, false, false)
+		f.Add(s, true, false, true)
 	}
+	own := "node: {}\nstatic_resources:\n  clusters:\n" + chartCluster("  ", "\n") + "  - name: xds\n"
+	f.Add(own, true, false, true) // updated
+	f.Add(own, true, true, false) // removed
 	plan := chartPlan()
 	c, err := newSDSCluster(plan)
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, text string, marked, optOut bool) {
+	moved := &policy.BootstrapPlan{ClusterName: plan.ClusterName, Address: plan.Address, Port: 9234, ConnectTimeout: plan.ConnectTimeout}
+	f.Fuzz(func(t *testing.T, text string, marked, optOut, move bool) {
 		mark := ""
 		if marked {
 			mark = c.hash
 		}
 		p := plan
+		if move {
+			p = moved // gatemesh's cluster, if any, is updated
+		}
 		if optOut {
 			p = nil
 		}
