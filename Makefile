@@ -19,7 +19,7 @@ build: ## build bin/webhook
 	$(GO) build -o $(BIN)/webhook ./cmd/webhook
 
 .PHONY: test
-test: envtest-assets mesh-assets ## run every test: unit, golden, fuzz seeds and the envtest end-to-end suite
+test: envtest-assets mesh-assets ## run every test: unit, golden, fuzz seeds, the envtest end-to-end suite and the real-mesh suite
 	$(GO) vet ./...
 	KUBEBUILDER_ASSETS='$(KUBEBUILDER_ASSETS)' $(MESH_TEST_ENV) $(GO) test -count=1 ./...
 
