@@ -35,17 +35,41 @@ const (
 	sdsUID                   int64 = 10101
 )
 
-// DefaultGatewayProxies is the default gateway proxy selection: Gloo's
-// gateway-proxy and kube-gateway pods, kgateway's proxies, and any other pod
-// labelled with the Gateway API gateway name (treated as kgateway).
+// Pod labels the default gateway proxy selectors read.
+const (
+	glooLabel             = "gloo"
+	kgatewayLabel         = "kgateway"
+	gatewayNameLabel      = "gateway.networking.k8s.io/gateway-name"
+	gatewayClassNameLabel = "gateway.networking.k8s.io/gateway-class-name"
+)
+
+// DefaultGatewayProxies is the default gateway proxy selection, derived from
+// the pods the gateways render, first match wins:
+//   - gloo: Gloo's gateway-proxy pods (gloo: gateway-proxy, Gloo 1.17's
+//     chart), and kube-gateway pods that carry gloo: kube-gateway (later
+//     Gloo charts add it to the pod through their GatewayParameters);
+//   - kgateway: kgateway's Envoy proxies, which its deployer labels
+//     kgateway: kube-gateway (every Envoy golden of kgateway v2.2.0's
+//     deployer). Its agentgateway pods do not carry that label;
+//   - gloo: Gloo 1.17's kube-gateway pods, which carry gloo: kube-gateway
+//     only on their Deployment: a pod with the Gateway API gateway-name
+//     label but neither gateway-class-name (kgateway's deployer sets it on
+//     agentgateway and Envoy pods alike) nor kgateway.
+//
+// Other Gateway API implementations' pods are not matched when they carry
+// the gateway-class-name label, as Istio's and kgateway's do; those that
+// carry gateway-name alone are, and a pod with its own istio-proxy (Istio's
+// gateways) is then skipped as istio_proxy_exists.
 func DefaultGatewayProxies() []GatewayProxySelector {
 	return []GatewayProxySelector{
 		{Flavour: FlavourGloo, Selector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-			{Key: "gloo", Operator: metav1.LabelSelectorOpIn, Values: []string{"gateway-proxy", "kube-gateway"}},
+			{Key: glooLabel, Operator: metav1.LabelSelectorOpIn, Values: []string{"gateway-proxy", "kube-gateway"}},
 		}}},
-		{Flavour: FlavourKgateway, Selector: metav1.LabelSelector{MatchLabels: map[string]string{"kgateway": "kube-gateway"}}},
-		{Flavour: FlavourKgateway, Selector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-			{Key: "gateway.networking.k8s.io/gateway-name", Operator: metav1.LabelSelectorOpExists},
+		{Flavour: FlavourKgateway, Selector: metav1.LabelSelector{MatchLabels: map[string]string{kgatewayLabel: "kube-gateway"}}},
+		{Flavour: FlavourGloo, Selector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: gatewayNameLabel, Operator: metav1.LabelSelectorOpExists},
+			{Key: gatewayClassNameLabel, Operator: metav1.LabelSelectorOpDoesNotExist},
+			{Key: kgatewayLabel, Operator: metav1.LabelSelectorOpDoesNotExist},
 		}}},
 	}
 }
