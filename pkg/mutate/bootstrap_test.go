@@ -167,6 +167,18 @@ func TestBootstrapPatch(t *testing.T) {
 			text: ptrTo("base: &b {admin: {}}\n<<: *b\nstatic_resources:\n  clusters: []\n"), plan: plan,
 			wantReason: policy.ReasonBootstrapUnsupported,
 		},
+		"nesting deeper than the parser goes": {
+			text: ptrTo("static_resources: " + strings.Repeat("[", 20000) + strings.Repeat("]", 20000)), plan: plan,
+			wantErr: "/data/envoy.yaml: is not valid YAML: exceeded max depth",
+		},
+		"an alias bomb": {
+			text: ptrTo("node: {}\n" + aliasBomb() + "static_resources:\n  clusters: []\n"), plan: plan,
+			wantErr: "/data/envoy.yaml: is not valid YAML: document contains excessive aliasing",
+		},
+		"clusters that are an alias": {
+			text: ptrTo("node: {}\nx: &x []\nstatic_resources:\n  clusters: *x\n"), plan: plan,
+			wantReason: policy.ReasonBootstrapUnsupported,
+		},
 		"CRLF lines stay CRLF": {
 			text: ptrTo("node: {}\r\nstatic_resources:\r\n  clusters:\r\n  - name: a\r\n"), plan: plan,
 			wantText: "node: {}\r\nstatic_resources:\r\n  clusters:\r\n" + chartCluster("  ", "\r\n") + "  - name: a\r\n",
@@ -257,6 +269,16 @@ func TestBootstrapPatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// aliasBomb is "billion laughs" in YAML: ten levels of nine aliases each.
+func aliasBomb() string {
+	s := "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+	for i := 'b'; i <= 'j'; i++ {
+		prev := "*" + string(i-1)
+		s += string(i) + ": &" + string(i) + " [" + strings.Repeat(prev+", ", 8) + prev + "]\n"
+	}
+	return s
 }
 
 func TestBootstrapPatchMetadata(t *testing.T) {
