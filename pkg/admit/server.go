@@ -1,6 +1,7 @@
 package admit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,7 +48,26 @@ type Config struct {
 	// Namespaces answers the namespace lookups instead of the manager's
 	// cache, for the load harness. Default: the cache.
 	Namespaces Namespaces
+	// LeaderElection is the manager's leader election, for the runnables
+	// that must run on one replica only (the reconciler); the webhooks
+	// serve on every replica whatever it says.
+	LeaderElection LeaderElection
 }
+
+// LeaderElection configures the manager's leader election. Default: off,
+// so every runnable runs on every replica.
+type LeaderElection struct {
+	// Enabled turns leader election on.
+	Enabled bool
+	// Namespace holds the Lease. Default: the namespace the pod runs in.
+	Namespace string
+	// ID names the Lease. Default: LeaderElectionID.
+	ID string
+}
+
+// LeaderElectionID is the default name of the Lease the replicas elect a
+// leader with.
+const LeaderElectionID = "gatemesh-reconciler"
 
 // ShutdownTimeout bounds how long requests in flight may take to finish
 // once the webhook server stops taking connections: no review outlives
@@ -84,6 +104,13 @@ func New(restCfg *rest.Config, c Config) (*Server, error) {
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  c.ProbeAddr,
 		GracefulShutdownTimeout: &shutdown,
+		LeaderElection:          c.LeaderElection.Enabled,
+		LeaderElectionNamespace: c.LeaderElection.Namespace,
+		LeaderElectionID:        cmp.Or(c.LeaderElection.ID, LeaderElectionID),
+		// Run returns once the manager stops, and the process exits: the
+		// Lease is released at once, so another replica takes over without
+		// waiting for it to expire.
+		LeaderElectionReleaseOnCancel: true,
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Host: c.Host, Port: c.Port, TLSOpts: append(tlsOpts, certs.TLSOption(c.Certs)),
 		}),
