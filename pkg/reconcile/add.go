@@ -1,0 +1,118 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	crreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/gatemesh/gatemesh/pkg/mutate"
+	"github.com/gatemesh/gatemesh/pkg/policy"
+)
+
+// Add adds the reconciler to mgr, gatemesh's manager (admit.Server's): one
+// controller per backend kind whose CRD the API server serves, and the
+// stale gateway pod report. Controllers run on the elected leader only;
+// with the manager's leader election off, on every replica. A kind whose
+// CRD is not installed is skipped, and logged: install it and restart
+// gatemesh to reconcile it.
+func Add(mgr manager.Manager, o Options) error {
+	if o.Policy == nil {
+		return errors.New("internal error: reconcile.Add needs a policy")
+	}
+	o = o.withDefaults()
+	cfg := *mgr.GetConfig()
+	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	cfg.RateLimiter = nil
+	writer, err := client.New(&cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return fmt.Errorf("failed to create the reconciler's client: %w", err)
+	}
+	logger := mgr.GetLogger().WithName("reconcile")
+	for _, gvk := range []schema.GroupVersionKind{mutate.UpstreamGVK, mutate.BackendGVK} {
+		if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			if meta.IsNoMatchError(err) {
+				logger.Info("Skipping a backend kind whose CRD is not installed", "kind", gvk.Kind, "apiVersion", gvk.GroupVersion().String())
+				continue
+			}
+			return fmt.Errorf("failed to look up %s: %w", gvk.Kind, err)
+		}
+		b := &backends{gvk: gvk, pol: o.Policy, skip: o.SkipNamespaces, reader: mgr.GetCache(), writer: writer,
+			owner: o.FieldManager, recheck: o.RecheckAfter}
+		if err := addBackends(mgr, b, o); err != nil {
+			return err
+		}
+		logger.Info("Reconciling backends", "kind", gvk.Kind)
+	}
+	p := &pods{pol: o.Policy, reader: mgr.GetAPIReader(), cache: mgr.GetCache(), page: o.PodScanPageSize,
+		events: mgr.GetEventRecorder("gatemesh")}
+	err = builder.ControllerManagedBy(mgr).
+		Named("gatemesh-stale-pods").
+		WithOptions(controller.Options{SkipNameValidation: ptr.To(o.SkipNameValidation)}).
+		WatchesRawSource(source.Kind(mgr.GetCache(), client.Object(namespaceMetadata()),
+			&handler.EnqueueRequestForObject{}, labelsChanged(o.Policy, podLabelsChanged))).
+		Complete(p)
+	if err != nil {
+		return fmt.Errorf("failed to set up the stale pod report: %w", err)
+	}
+	return nil
+}
+
+func addBackends(mgr manager.Manager, b *backends, o Options) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), b.object(), targetIndex, b.targetNamespaces); err != nil {
+		return fmt.Errorf("failed to index %s by target namespace: %w", b.gvk.Kind, err)
+	}
+	byNamespace := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, ns client.Object) []crreconcile.Request {
+		return b.forNamespace(ctx, ns.GetName())
+	})
+	err := builder.ControllerManagedBy(mgr).
+		Named("gatemesh-" + b.gvk.Kind).
+		For(b.object()).
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers, SkipNameValidation: ptr.To(o.SkipNameValidation)}).
+		WatchesRawSource(source.Kind(mgr.GetCache(), client.Object(namespaceMetadata()), byNamespace,
+			labelsChanged(o.Policy, meshChanged))).
+		Complete(b)
+	if err != nil {
+		return fmt.Errorf("failed to set up the %s reconciler: %w", b.gvk.Kind, err)
+	}
+	return nil
+}
+
+// meshChanged: whether a namespace is in the mesh changed, which is all a
+// backend's decision reads of it.
+func meshChanged(pol *policy.Policy, before, after policy.Namespace) bool {
+	return pol.InMesh(before) != pol.InMesh(after)
+}
+
+// podLabelsChanged: a label a gateway pod's plan reads changed: the opt-in,
+// or the revision that picks the istiod pods talk to.
+func podLabelsChanged(pol *policy.Policy, before, after policy.Namespace) bool {
+	return pol.NamespaceEnabled(before) != pol.NamespaceEnabled(after) ||
+		pol.DiscoveryAddress(before) != pol.DiscoveryAddress(after)
+}
+
+// labelsChanged passes a namespace's creation and deletion, which the
+// startup's initial list is made of, and the updates that change changed
+// says matter.
+func labelsChanged(pol *policy.Policy, changed func(*policy.Policy, policy.Namespace, policy.Namespace) bool) predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			before := policy.Namespace{Name: e.ObjectOld.GetName(), Labels: e.ObjectOld.GetLabels()}
+			after := policy.Namespace{Name: e.ObjectNew.GetName(), Labels: e.ObjectNew.GetLabels()}
+			return changed(pol, before, after)
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}

@@ -1,0 +1,172 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+
+	"gomodules.xyz/jsonpatch/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	crreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/gatemesh/gatemesh/pkg/mutate"
+	"github.com/gatemesh/gatemesh/pkg/policy"
+)
+
+// ReasonStalePod is the reason of the Event on the owner of a gateway pod
+// injected under an older plan.
+const ReasonStalePod = "GatemeshStalePod"
+
+// pods reports, per namespace, the gateway pods injected under an older
+// plan: those the current plan would inject differently. It never restarts
+// them: that stays the operator's call.
+type pods struct {
+	pol    *policy.Policy
+	reader client.Reader // uncached: pods are listed a page at a time
+	cache  client.Reader // namespaces
+	page   int64
+	events events.EventRecorder
+
+	sidecars mutate.SidecarCache
+	mu       sync.Mutex
+	// scanned are the namespaces that were opted in when last scanned, so
+	// that one opting out is scanned once more.
+	scanned map[string]bool
+}
+
+var _ crreconcile.Reconciler = (*pods)(nil)
+
+// Reconcile checks the gateway pods of one namespace.
+func (p *pods) Reconcile(ctx context.Context, req crreconcile.Request) (crreconcile.Result, error) {
+	name := req.Name
+	m := namespaceMetadata()
+	err := p.cache.Get(ctx, client.ObjectKey{Name: name}, m)
+	if apierrors.IsNotFound(err) {
+		stalePods.DeleteLabelValues(name)
+		p.setScanned(name, false)
+		return crreconcile.Result{}, nil
+	}
+	if err != nil {
+		return crreconcile.Result{}, fmt.Errorf("failed to get namespace %q: %w", name, err)
+	}
+	ns := policy.Namespace{Name: name, Labels: m.Labels}
+	enabled := p.pol.NamespaceEnabled(ns)
+	if !enabled && !p.setScanned(name, false) {
+		stalePods.DeleteLabelValues(name)
+		return crreconcile.Result{}, nil
+	}
+	p.setScanned(name, enabled)
+	stale := 0
+	list := &corev1.PodList{}
+	for opts := (&client.ListOptions{Namespace: name, Limit: p.page}); ; {
+		if err := p.reader.List(ctx, list, opts); err != nil {
+			return crreconcile.Result{}, fmt.Errorf("failed to list pods in %q: %w", name, err)
+		}
+		for i := range list.Items {
+			pod := &list.Items[i]
+			diff, err := p.difference(pod, ns)
+			if err != nil {
+				log.FromContext(ctx).Error(err, "Failed to check gateway pod", "pod", client.ObjectKeyFromObject(pod))
+				continue
+			}
+			if diff == "" {
+				continue
+			}
+			stale++
+			p.report(ctx, pod, diff)
+		}
+		if opts.Continue = list.Continue; opts.Continue == "" {
+			break
+		}
+	}
+	stalePods.WithLabelValues(name).Set(float64(stale))
+	return crreconcile.Result{}, nil
+}
+
+// setScanned records whether name was opted in when scanned and returns
+// whether it was before.
+func (p *pods) setScanned(name string, enabled bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.scanned == nil {
+		p.scanned = map[string]bool{}
+	}
+	was := p.scanned[name]
+	if enabled {
+		p.scanned[name] = true
+	} else {
+		delete(p.scanned, name)
+	}
+	return was
+}
+
+// difference says how the current plan would inject pod otherwise, or ""
+// when pod is not injected, not stale, or not gatemesh's to decide.
+func (p *pods) difference(pod *corev1.Pod, ns policy.Namespace) (string, error) {
+	if _, injected := mutate.ParseStatus(pod.Annotations); !injected || pod.DeletionTimestamp != nil {
+		return "", nil
+	}
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		return "", fmt.Errorf("failed to encode pod: %w", err)
+	}
+	head, err := mutate.DecodePodHead(raw)
+	if err != nil {
+		return "", err
+	}
+	plan := p.pol.DecidePod(head.Facts(), ns)
+	if plan.Skip == policy.ReasonNamespaceNotEnabled {
+		return "the namespace no longer opts in (" + string(plan.Skip) + "): gatemesh would not inject it now", nil
+	}
+	ops, _, err := mutate.PodPatch(raw, head, plan, &p.sidecars)
+	if err != nil {
+		return "", err
+	}
+	return describe(ops), nil
+}
+
+// elementIndex matches a JSON pointer's segment that is a list index.
+var elementIndex = regexp.MustCompile(`^[0-9]+$`)
+
+// describe lists the paths the current plan would change. Removing a
+// member of an object is left out: the API server defaults fields gatemesh
+// does not write (a container's terminationMessagePath, a port's protocol),
+// and the patch would remove them again without any change of plan.
+func describe(ops []jsonpatch.Operation) string {
+	var changed []string
+	for _, op := range ops {
+		last := op.Path[strings.LastIndex(op.Path, "/")+1:]
+		if op.Operation == "remove" && !elementIndex.MatchString(last) {
+			continue
+		}
+		if op.Path == "/metadata/annotations/"+strings.ReplaceAll(mutate.StatusAnnotation, "/", "~1") {
+			continue
+		}
+		changed = append(changed, op.Operation+" "+op.Path)
+	}
+	return strings.Join(changed, ", ")
+}
+
+// report logs the difference and records an Event on the pod's owner (the
+// pod itself when it has none).
+func (p *pods) report(ctx context.Context, pod *corev1.Pod, diff string) {
+	log.FromContext(ctx).Info("Gateway pod injected under an older plan; restart it to update", "pod", client.ObjectKeyFromObject(pod), "difference", diff)
+	if p.events == nil {
+		return
+	}
+	regarding := &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID}
+	for _, ref := range pod.OwnerReferences {
+		if ref.Controller != nil && *ref.Controller {
+			regarding = &corev1.ObjectReference{Kind: ref.Kind, APIVersion: ref.APIVersion, Namespace: pod.Namespace, Name: ref.Name, UID: ref.UID}
+		}
+	}
+	p.events.Eventf(regarding, nil, corev1.EventTypeWarning, ReasonStalePod, "Check",
+		"pod %s was injected under an older gatemesh plan; restart it to update (%s)", pod.Name, diff)
+}
