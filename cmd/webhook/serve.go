@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/gatemesh/gatemesh/pkg/admit"
 	"github.com/gatemesh/gatemesh/pkg/policy"
+	"github.com/gatemesh/gatemesh/pkg/reconcile"
 )
 
 // serveOptions is everything serve needs, after flags and the policy file.
@@ -31,9 +34,16 @@ type serveOptions struct {
 	ClientCA    string
 	// ShutdownDelay is how long readiness fails before the server stops.
 	ShutdownDelay time.Duration
+	reconcileQPS  float64
 	Limits        admit.Limits
 	Certs         certOptions
-	Zap           zap.Options
+	// Leader is the leader election of the reconciler.
+	Leader admit.LeaderElection
+	// Reconcile turns the reconciler on; Reconciler holds its client
+	// rate limits.
+	Reconcile  bool
+	Reconciler reconcile.Options
+	Zap        zap.Options
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serveFunc) error {
@@ -60,6 +70,15 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serv
 		"request bytes held in memory at once, by all requests together, counted as they arrive; beyond it a request gets 503")
 	fs.IntVar(&o.Limits.MaxInflightRequests, "max-inflight-requests", admit.DefaultMaxInflightRequests,
 		"reviews decoded and answered at once; a review that finds no free slot within 2s gets 429")
+	fs.BoolVar(&o.Reconcile, "reconcile", true,
+		"re-decide Upstreams and Backends when their namespaces' mesh labels change, and report stale gateway pods, on the elected leader")
+	fs.BoolVar(&o.Leader.Enabled, "leader-elect", true,
+		"elect one replica to reconcile, with a Lease; every replica serves the webhooks whatever it says")
+	fs.StringVar(&o.Leader.Namespace, "leader-election-namespace", "",
+		"namespace of the Lease; empty means $POD_NAMESPACE, else --namespace")
+	fs.Float64Var(&o.reconcileQPS, "reconcile-qps", 100, "writes a second the reconciler sends at most, on a client of its own")
+	fs.IntVar(&o.Reconciler.Burst, "reconcile-burst", 200, "burst of the reconciler's writes above --reconcile-qps")
+	fs.IntVar(&o.Reconciler.Workers, "reconcile-workers", 4, "objects re-decided at once, per kind")
 	o.Zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -82,6 +101,13 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serv
 	}
 	if o.Limits.MaxInflightBytes < admit.MaxRequestBytes || o.Limits.MaxInflightRequests < 1 {
 		return fmt.Errorf("--max-inflight-bytes must be at least %d (one review of the largest size) and --max-inflight-requests at least 1", admit.MaxRequestBytes)
+	}
+	if o.reconcileQPS <= 0 || o.Reconciler.Burst < 1 || o.Reconciler.Workers < 1 {
+		return fmt.Errorf("--reconcile-qps must be positive, --reconcile-burst and --reconcile-workers at least 1")
+	}
+	o.Reconciler.QPS = float32(o.reconcileQPS)
+	if o.Leader.Namespace == "" {
+		o.Leader.Namespace = cmp.Or(os.Getenv("POD_NAMESPACE"), o.Certs.Namespace)
 	}
 	var err error
 	if o.Policy, err = pf.load(); err != nil {
@@ -110,9 +136,17 @@ func serve(stop context.Context, o *serveOptions) error {
 		TLS:         admit.TLSConfig{TLS13Only: o.TLSMin == "1.3", EnableHTTP2: o.EnableHTTP2, ClientCAFile: o.ClientCA},
 		MetricsAddr: o.MetricsAddr, ProbeAddr: o.ProbeAddr,
 		ShutdownDelay: o.ShutdownDelay, Limits: o.Limits,
+		LeaderElection: o.Leader,
 	})
 	if err != nil {
 		return err
+	}
+	if o.Reconcile {
+		r := o.Reconciler
+		r.Policy = o.Policy
+		if err := reconcile.Add(srv.Manager, r); err != nil {
+			return err
+		}
 	}
 	log.Info("Starting gatemesh", "port", o.Port, "certMode", o.Certs.Mode, "certDir", o.CertDir)
 	return srv.Run(stop)
