@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatemesh/gatemesh/certs"
 	"github.com/gatemesh/gatemesh/pkg/admit"
+	"github.com/gatemesh/gatemesh/pkg/reconcile"
 )
 
 // Webhook is gatemesh serving its webhooks in-process, built by admit.New
@@ -20,6 +21,25 @@ type Webhook struct {
 	done   chan error
 }
 
+// WebhookOption configures StartWebhook.
+type WebhookOption func(*webhookOptions)
+
+type webhookOptions struct {
+	reconcile *reconcile.Options
+	leader    admit.LeaderElection
+	port      int
+}
+
+// WithReconciler also runs the reconciler, with o (its Policy is the
+// control plane's), elected by le. Default: the webhooks only.
+func WithReconciler(o reconcile.Options, le admit.LeaderElection) WebhookOption {
+	return func(w *webhookOptions) { w.reconcile, w.leader = &o, le }
+}
+
+// WithPort serves on port, for a second replica the API server does not
+// call. Default: envtest's local serving port.
+func WithPort(port int) WebhookOption { return func(w *webhookOptions) { w.port = port } }
+
 // readyTimeout bounds how long StartWebhook waits for the server to listen
 // and the namespace cache to sync.
 const readyTimeout = 60 * time.Second
@@ -29,15 +49,31 @@ const readyTimeout = 60 * time.Second
 // runs until ctx ends or Stop is called. The metrics and health servers are
 // off: the API server calls only the webhook server, and the readiness they
 // would report is what StartWebhook waits for.
-func (cp *ControlPlane) StartWebhook(ctx context.Context) (*Webhook, error) {
+func (cp *ControlPlane) StartWebhook(ctx context.Context, options ...WebhookOption) (*Webhook, error) {
+	var o webhookOptions
+	for _, opt := range options {
+		opt(&o)
+	}
 	opts := cp.Env.WebhookInstallOptions
+	port := opts.LocalServingPort
+	if o.port != 0 {
+		port = o.port
+	}
 	srv, err := admit.New(cp.Config, admit.Config{
 		Policy: cp.Policy, Certs: certs.NewFiles(opts.LocalServingCertDir),
-		Host: opts.LocalServingHost, Port: opts.LocalServingPort,
+		Host: opts.LocalServingHost, Port: port,
 		MetricsAddr: "0", ProbeAddr: "0",
+		LeaderElection: o.leader,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if o.reconcile != nil {
+		r := *o.reconcile
+		r.Policy = cp.Policy
+		if err := reconcile.Add(srv.Manager, r); err != nil {
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	w := &Webhook{Server: srv, cancel: cancel, done: make(chan error, 1)}
