@@ -220,6 +220,24 @@ func TestDecidePod(t *testing.T) {
 			pod: PodFacts{Labels: map[string]string{"gloo": "gateway-proxy", DefaultPodOptOutLabel: "false"}}, ns: on, wantSkip: ReasonPodOptedOut,
 		},
 		"not a gateway": {pod: PodFacts{Labels: map[string]string{"app": "httpbin"}}, ns: on, wantSkip: ReasonNotGatewayProxy},
+		"Gloo 1.17 kube-gateway pod, gloo: kube-gateway only on its Deployment": {
+			pod: PodFacts{Labels: map[string]string{
+				"app.kubernetes.io/name": "gloo-proxy-http", "app.kubernetes.io/instance": "http", "gateway.networking.k8s.io/gateway-name": "http",
+			}},
+			ns: on, wantFlavour: FlavourGloo, wantAddr: "istiod.istio-system.svc:15012",
+		},
+		"kgateway's Envoy proxy, with its Gateway API labels": {
+			pod: PodFacts{Labels: map[string]string{
+				"kgateway": "kube-gateway", "gateway.networking.k8s.io/gateway-name": "gw", "gateway.networking.k8s.io/gateway-class-name": "kgateway",
+			}},
+			ns: on, wantFlavour: FlavourKgateway, wantAddr: "istiod.istio-system.svc:15012",
+		},
+		"kgateway's agentgateway pod": {
+			pod: PodFacts{Labels: map[string]string{
+				"gateway.networking.k8s.io/gateway-name": "gw", "gateway.networking.k8s.io/gateway-class-name": "agentgateway",
+			}},
+			ns: on, wantSkip: ReasonNotGatewayProxy,
+		},
 		"Istio's own sidecar": {
 			pod: PodFacts{Labels: gloo, Containers: []string{IstioProxyContainer}}, ns: on, wantSkip: ReasonIstioProxyExists,
 		},
