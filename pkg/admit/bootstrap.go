@@ -2,6 +2,7 @@ package admit
 
 import (
 	"context"
+	"fmt"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +29,17 @@ type BootstrapHandler struct {
 	Policy *policy.Policy
 	// Namespaces looks up the ConfigMap's namespace labels.
 	Namespaces Namespaces
+
+	// parses bounds the bootstraps parsed at once: a YAML parse holds about
+	// 100 bytes per byte of bootstrap (26 MB at mutate.MaxBootstrapBytes).
+	parses chan struct{}
+}
+
+// maxBootstrapParses is how many bootstraps are parsed at once.
+const maxBootstrapParses = 2
+
+func newBootstrapHandler(pol *policy.Policy, ns Namespaces) *BootstrapHandler {
+	return &BootstrapHandler{Policy: pol, Namespaces: ns, parses: make(chan struct{}, maxBootstrapParses)}
 }
 
 var _ admission.Handler = (*BootstrapHandler)(nil)
@@ -45,8 +57,14 @@ func (h *BootstrapHandler) Handle(ctx context.Context, req admission.Request) ad
 		return errored(ctx, err)
 	}
 	plan, _ := h.Policy.DecideBootstrap(ns)
+	select {
+	case h.parses <- struct{}{}:
+		defer func() { <-h.parses }()
+	case <-ctx.Done():
+		return errored(ctx, fmt.Errorf("no bootstrap parse slot before the deadline: %w", ctx.Err()))
+	}
 	ops, reason, err := mutate.BootstrapPatch(req.Object.Raw, plan)
-	if err != nil {
+	if err != nil && reason != policy.ReasonBootstrapTooLarge {
 		return errored(ctx, err)
 	}
 	logger := log.FromContext(ctx)

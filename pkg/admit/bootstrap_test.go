@@ -19,14 +19,15 @@ func bootstrapConfigMap(annotations string) string {
 
 func TestBootstrapHandler(t *testing.T) {
 	h := func(ns Namespaces) *endpoint[struct{}] {
-		return newEndpoint(&BootstrapHandler{Policy: testPolicy(t), Namespaces: ns}, testLimiter())
+		return newEndpoint(newBootstrapHandler(testPolicy(t), ns), testLimiter())
 	}
 	cases := map[string]struct {
-		ns         Namespaces
-		kind, op   string
-		object     string
-		wantReason policy.Reason
-		wantPatch  []string
+		ns          Namespaces
+		kind, op    string
+		object      string
+		wantReason  policy.Reason
+		wantPatch   []string
+		wantWarning string
 	}{
 		"the chart's ConfigMap in an opted-in namespace gets the cluster and the owner mark": {
 			ns: enabledNamespaces(nil), kind: "ConfigMap", op: "CREATE", object: bootstrapConfigMap(""),
@@ -40,6 +41,11 @@ func TestBootstrapHandler(t *testing.T) {
 			ns: StaticNamespaces{}, kind: "ConfigMap", op: "CREATE", object: bootstrapConfigMap(""),
 			wantReason: policy.ReasonNamespaceNotEnabled,
 		},
+		"a bootstrap too large to read is allowed unchanged, with a warning": {
+			ns: enabledNamespaces(nil), kind: "ConfigMap", op: "CREATE",
+			object:     strings.Replace(bootstrapConfigMap(""), `node:\n`, `node:\n# `+strings.Repeat("x", mutate.MaxBootstrapBytes)+`\n`, 1),
+			wantReason: policy.ReasonBootstrapTooLarge, wantWarning: "larger than 256 KiB",
+		},
 		"another kind passes": {
 			ns: enabledNamespaces(nil), kind: "Secret", op: "CREATE", object: `{}`,
 		},
@@ -52,6 +58,9 @@ func TestBootstrapHandler(t *testing.T) {
 			}
 			if got := policy.Reason(resp.AuditAnnotations[AuditAnnotation]); got != tc.wantReason {
 				t.Errorf("reason = %q, want %q", got, tc.wantReason)
+			}
+			if tc.wantWarning != "" && (len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], tc.wantWarning)) {
+				t.Errorf("warnings %q, want one with %q", resp.Warnings, tc.wantWarning)
 			}
 			if len(tc.wantPatch) == 0 && len(resp.Patch) > 0 {
 				t.Errorf("unexpected patch %s", resp.Patch)

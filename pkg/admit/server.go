@@ -136,7 +136,7 @@ func New(restCfg *rest.Config, c Config) (*Server, error) {
 	srv := mgr.GetWebhookServer()
 	srv.Register(PodPath, newPodEndpoint(&PodHandler{Policy: c.Policy, Namespaces: ns}, lim))
 	srv.Register(BackendPath, newEndpoint(&BackendHandler{Policy: c.Policy, Namespaces: ns}, lim))
-	srv.Register(BootstrapPath, newEndpoint(&BootstrapHandler{Policy: c.Policy, Namespaces: ns}, lim))
+	srv.Register(BootstrapPath, newEndpoint(newBootstrapHandler(c.Policy, ns), lim))
 
 	checks := map[string]healthz.Checker{
 		"webhook":  srv.StartedChecker(),

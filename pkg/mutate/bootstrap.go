@@ -19,9 +19,10 @@ const (
 	// so it never touches a cluster of that name it did not write, such as
 	// glooctl's or Gloo's own Istio integration's.
 	BootstrapClusterAnnotation = "gatemesh.io/bootstrap-cluster"
-	// MaxBootstrapBytes caps the bootstrap gatemesh reads: 1 MiB, the most a
-	// ConfigMap holds.
-	MaxBootstrapBytes = 1 << 20
+	// MaxBootstrapBytes caps the bootstrap gatemesh reads: 256 KiB, ten times
+	// the largest chart-rendered bootstrap. The YAML parse holds about 100
+	// bytes per byte read, so a bootstrap at the cap costs about 26 MB.
+	MaxBootstrapBytes = 256 << 10
 
 	// BootstrapMatchCondition is the CEL expression of the webhook's
 	// matchConditions: only ConfigMaps whose envoy.yaml holds a bootstrap

@@ -9,7 +9,7 @@ import (
 // BenchmarkBootstrapPatch is one review of the chart-shaped ConfigMap under
 // testdata/bootstrap: the first, which adds the cluster, and a re-apply,
 // which finds it present; and the first review of a bootstrap near the
-// 1 MiB cap, with 4,500 clusters.
+// 256 KiB cap, with 1,100 clusters.
 func BenchmarkBootstrapPatch(b *testing.B) {
 	raw := bootstrapInputs(b)["comments-unknown-keys"]
 	ops, _, err := BootstrapPatch(raw, chartPlan())
@@ -19,7 +19,7 @@ func BenchmarkBootstrapPatch(b *testing.B) {
 	present := applyStrict(b, raw, ops)
 	var large strings.Builder
 	large.WriteString("node: {id: gw}\nstatic_resources:\n  clusters:\n")
-	for i := range 4500 {
+	for i := range 1100 {
 		n := strconv.Itoa(i)
 		large.WriteString("  - name: cluster_" + n + " # a comment\n    connect_timeout: 5s\n" +
 			"    load_assignment: {cluster_name: cluster_" + n + ", endpoints: [{lb_endpoints: [{endpoint: {address: " +

@@ -227,9 +227,9 @@ func TestBootstrapPatch(t *testing.T) {
 		"repeated keys": {
 			text: ptrTo("node: {}\nnode: {}\n"), plan: plan, wantErr: "/data/envoy.yaml: is not valid YAML",
 		},
-		"larger than 1 MiB": {
+		"larger than 256 KiB": {
 			text: ptrTo("node: {}\n#" + strings.Repeat("x", MaxBootstrapBytes)), plan: plan,
-			wantReason: policy.ReasonBootstrapTooLarge, wantErr: "/data/envoy.yaml: is larger than 1048576 bytes",
+			wantReason: policy.ReasonBootstrapTooLarge, wantErr: "/data/envoy.yaml: is larger than 262144 bytes",
 		},
 	}
 	for name, tc := range tests {

@@ -163,7 +163,7 @@ var sentences = map[Reason]string{
 	ReasonBootstrapClusterRemoved: "gatemesh removed the SDS cluster it had added to the Envoy bootstrap",
 	ReasonBootstrapClusterForeign: "Envoy bootstrap has an SDS cluster of that name that gatemesh did not write, and it is left alone",
 	ReasonNotBootstrap:            "ConfigMap holds no Envoy bootstrap gatemesh recognises",
-	ReasonBootstrapTooLarge:       "Envoy bootstrap is larger than 1 MiB, so gatemesh does not read it",
+	ReasonBootstrapTooLarge:       "Envoy bootstrap is larger than 256 KiB, so gatemesh does not read it and it lacks the SDS cluster; add the cluster by hand or the gateway's mTLS routes return 503",
 	ReasonBootstrapUnsupported:    "gatemesh cannot add its SDS cluster to this Envoy bootstrap without rewriting more of it; add the cluster by hand or the gateway's mTLS routes return 503",
 }
 
