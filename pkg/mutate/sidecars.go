@@ -65,7 +65,7 @@ func istioProxyContainer(plan policy.PodPlan) corev1.Container {
 			{Name: "OUTPUT_CERTS", Value: "/etc/istio-certs"},
 			{Name: "JWT_POLICY", Value: "third-party-jwt"},
 			{Name: "PILOT_CERT_PROVIDER", Value: "istiod"},
-			{Name: "CA_ADDR", Value: plan.DiscoveryAddress},
+			{Name: "CA_ADDR", Value: caAddress(plan)},
 			{Name: "ISTIO_META_MESH_ID", Value: s.MeshID},
 			{Name: "ISTIO_META_CLUSTER_ID", Value: s.ClusterID},
 			{Name: "PROXY_CONFIG", Value: proxyConfig(plan.DiscoveryAddress)},
@@ -181,4 +181,13 @@ func pullPolicy(image string) corev1.PullPolicy {
 		return corev1.PullAlways
 	}
 	return corev1.PullIfNotPresent
+}
+
+// caAddress is the plan's CA address, which defaults to its discovery
+// address.
+func caAddress(plan policy.PodPlan) string {
+	if plan.CAAddress != "" {
+		return plan.CAAddress
+	}
+	return plan.DiscoveryAddress
 }

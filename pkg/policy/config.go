@@ -41,6 +41,11 @@ type MeshConfig struct {
 	// istiod.<istiodNamespace>.svc:15012 otherwise. Setting it pins every
 	// gateway to one istiod whatever its namespace's revision.
 	DiscoveryAddress string `json:"discoveryAddress"`
+	// CAAddress is the certificate authority's address as host:port, sent
+	// as CA_ADDR. When empty (the default) it is the discovery address, as
+	// in Gloo's chart: istiod signs the mesh certificates. Set it when
+	// another CA does, such as istio-csr (cert-manager) or an external CA.
+	CAAddress string `json:"caAddress"`
 	// IstiodNamespace is where istiod runs. Default: istio-system.
 	IstiodNamespace string `json:"istiodNamespace"`
 	// RevisionLabel is the namespace label naming an Istio revision.

@@ -45,6 +45,10 @@ type PodPlan struct {
 	SDSImage string
 	// DiscoveryAddress is istiod's address for the pod's namespace.
 	DiscoveryAddress string
+	// CAAddress is the certificate authority's address, CA_ADDR: the
+	// policy's mesh.caAddress, else DiscoveryAddress. Empty means
+	// DiscoveryAddress too, for plans built by hand.
+	CAAddress string
 	// MountEnvoyConfig: the pod has the Envoy config volume, which sds
 	// mounts at /etc/envoy.
 	MountEnvoyConfig bool
@@ -104,6 +108,7 @@ func (p *Policy) DecidePod(f PodFacts, ns Namespace) PodPlan {
 		Flavour:          flavour,
 		SDSImage:         sdsImage,
 		DiscoveryAddress: p.DiscoveryAddress(ns),
+		CAAddress:        p.CAAddress(ns),
 		MountEnvoyConfig: slices.Contains(f.Volumes, p.cfg.SDS.EnvoyConfigVolume),
 		Sidecars:         &p.sidecars,
 	}

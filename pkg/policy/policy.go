@@ -77,6 +77,15 @@ func (p *Policy) DiscoveryAddress(ns Namespace) string {
 	return svc + "." + m.IstiodNamespace + ".svc:" + istiodPort
 }
 
+// CAAddress is the certificate authority's address for gateways in ns: the
+// configured mesh.caAddress when set, else DiscoveryAddress(ns).
+func (p *Policy) CAAddress(ns Namespace) string {
+	if a := p.cfg.Mesh.CAAddress; a != "" {
+		return a
+	}
+	return p.DiscoveryAddress(ns)
+}
+
 func (p *Policy) flavour(podLabels map[string]string) (Flavour, bool) {
 	set := labels.Set(podLabels)
 	for _, s := range p.selectors {

@@ -99,6 +99,10 @@ func TestValidate(t *testing.T) {
 			edit: func(c *Config) { c.Mesh.DiscoveryAddress = "istiod:99999" },
 			want: []string{"mesh.discoveryAddress"},
 		},
+		"a CA address without a port": {
+			edit: func(c *Config) { c.Mesh.CAAddress = "cert-manager-istio-csr.cert-manager.svc" },
+			want: []string{"mesh.caAddress"},
+		},
 		"a cluster ID with a quote": {
 			edit: func(c *Config) { c.Mesh.ClusterID = `a"b` },
 			want: []string{"mesh.clusterID"},
@@ -284,6 +288,29 @@ func TestPodPlanIsItsOwnKey(t *testing.T) {
 	c := p.DecidePod(PodFacts{Labels: map[string]string{"gloo": "gateway-proxy"}}, Namespace{Labels: map[string]string{DefaultNamespaceLabel: "enabled", "istio.io/rev": "1-28"}})
 	if a == c {
 		t.Errorf("plans for different istiods are equal")
+	}
+}
+
+func TestCAAddress(t *testing.T) {
+	csr := "cert-manager-istio-csr.cert-manager.svc:443"
+	rev := Namespace{Labels: map[string]string{DefaultNamespaceLabel: "enabled", "istio.io/rev": "1-28"}}
+	cases := map[string]struct {
+		mesh MeshConfig
+		want string
+	}{
+		"by default the revision's istiod, as the discovery address": {want: "istiod-1-28.istio-system.svc:15012"},
+		"a pinned discovery address":                                 {mesh: MeshConfig{DiscoveryAddress: "istiod.mesh.example:15012"}, want: "istiod.mesh.example:15012"},
+		"its own setting wins":                                       {mesh: MeshConfig{DiscoveryAddress: "istiod.mesh.example:15012", CAAddress: csr}, want: csr},
+		"its own setting with a revision":                            {mesh: MeshConfig{CAAddress: csr}, want: csr},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := mustPolicy(t, Config{Mesh: tc.mesh})
+			plan := p.DecidePod(PodFacts{Labels: map[string]string{"gloo": "gateway-proxy"}}, rev)
+			if diff := cmp.Diff(tc.want, plan.CAAddress); diff != "" {
+				t.Errorf("CAAddress (-want,+got):\n%s", diff)
+			}
+		})
 	}
 }
 

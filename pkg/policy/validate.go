@@ -41,6 +41,9 @@ func (m *MeshConfig) validate(p *field.Path) field.ErrorList {
 	if m.DiscoveryAddress != "" {
 		errs = append(errs, validateHostPort(p.Child("discoveryAddress"), m.DiscoveryAddress)...)
 	}
+	if m.CAAddress != "" {
+		errs = append(errs, validateHostPort(p.Child("caAddress"), m.CAAddress)...)
+	}
 	for _, msg := range validation.IsDNS1123Label(m.IstiodNamespace) {
 		errs = append(errs, field.Invalid(p.Child("istiodNamespace"), m.IstiodNamespace, msg))
 	}
