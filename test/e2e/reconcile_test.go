@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -26,6 +28,11 @@ const converge = 5 * time.Second
 // Lease named lease in default. Its writes carry manager as field manager.
 func startReplica(t *testing.T, lease, manager string) *Webhook {
 	t.Helper()
+	return startReplicaIn(t, admit.LeaderElection{Enabled: true, Namespace: "default", ID: lease}, manager)
+}
+
+func startReplicaIn(t *testing.T, le admit.LeaderElection, manager string, opts ...WebhookOption) *Webhook {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -34,9 +41,8 @@ func startReplica(t *testing.T, lease, manager string) *Webhook {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	w, err := suite.cp.StartWebhook(suite.ctx, WithPort(port),
-		WithReconciler(reconcile.Options{FieldManager: manager, SkipNameValidation: true},
-			admit.LeaderElection{Enabled: true, Namespace: "default", ID: lease}))
+	opts = append(opts, WithPort(port), WithReconciler(reconcile.Options{FieldManager: manager, SkipNameValidation: true}, le))
+	w, err := suite.cp.StartWebhook(suite.ctx, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,18 +197,7 @@ func TestReconcileStalePod(t *testing.T) {
 
 	setLabel(t, ns, revisionLabel, "1-28")
 	waitGauge(t, ns, 1)
-	waitFor(t, "an Event on the stale pod", func() bool {
-		list := &eventsv1.EventList{}
-		if err := suite.cp.Client.List(testCtx(t), list, client.InNamespace(ns)); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range list.Items {
-			if e.Reason == reconcile.ReasonStalePod && e.Regarding.Name == pod.Name {
-				return true
-			}
-		}
-		return false
-	})
+	waitFor(t, "an Event on the stale pod", func() bool { return hasStaleEvent(t, ns, pod.Name) })
 	if after := getPod(t, ns, pod.Name); after.UID != pod.UID {
 		t.Errorf("the stale pod was replaced")
 	}
@@ -238,4 +233,54 @@ func staleGauge(t *testing.T, ns string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// The reconciler does its work as gatemesh's ServiceAccount under the RBAC
+// of manifests/base, which both overlays apply: the Lease in
+// gatemesh-system, the patch of an Upstream, the Event on a stale pod.
+func TestReconcileUnderTheManifestsRBAC(t *testing.T) {
+	ctx := testCtx(t)
+	if err := EnsureNamespace(ctx, suite.cp.Client, "gatemesh-system", nil); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := ReadManifests(filepath.Join(suite.cp.Root, "manifests/base/rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if _, err := Apply(ctx, suite.cp.Client, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sa := rest.CopyConfig(suite.cp.Config)
+	sa.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:gatemesh-system:gatemesh"}
+	w := startReplicaIn(t, admit.LeaderElection{Enabled: true, Namespace: "gatemesh-system", ID: unique("rbac")}, "gatemesh", WithRestConfig(sa))
+	select {
+	case <-w.Server.Manager.Elected():
+	case <-time.After(30 * time.Second):
+		t.Fatal("not elected within 30s: no Lease in gatemesh-system")
+	}
+
+	gw := namespace(t, "r-rbac-gateway", optedIn())
+	target := namespace(t, "r-rbac-httpbin", nil)
+	createUpstream(t, upstream("default-httpbin-8000", gw, target))
+	pod := createPod(t, gatewayPod(t, gw))
+	setLabel(t, target, revisionLabel, "1-28")
+	waitStamp(t, gw, "default-httpbin-8000", "istio")
+	setLabel(t, gw, revisionLabel, "1-28")
+	waitFor(t, "an Event on the stale pod", func() bool { return hasStaleEvent(t, gw, pod.Name) })
+}
+
+func hasStaleEvent(t *testing.T, ns, pod string) bool {
+	t.Helper()
+	list := &eventsv1.EventList{}
+	if err := suite.cp.Client.List(testCtx(t), list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range list.Items {
+		if e.Reason == reconcile.ReasonStalePod && e.Regarding.Name == pod {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/gatemesh/gatemesh/certs"
 	"github.com/gatemesh/gatemesh/pkg/admit"
 	"github.com/gatemesh/gatemesh/pkg/reconcile"
@@ -28,6 +30,7 @@ type webhookOptions struct {
 	reconcile *reconcile.Options
 	leader    admit.LeaderElection
 	port      int
+	config    *rest.Config
 }
 
 // WithReconciler also runs the reconciler, with o (its Policy is the
@@ -39,6 +42,12 @@ func WithReconciler(o reconcile.Options, le admit.LeaderElection) WebhookOption 
 // WithPort serves on port, for a second replica the API server does not
 // call. Default: envtest's local serving port.
 func WithPort(port int) WebhookOption { return func(w *webhookOptions) { w.port = port } }
+
+// WithRestConfig talks to the API server as cfg says, to run as gatemesh's
+// ServiceAccount under the manifests' RBAC. Default: the admin's Config.
+func WithRestConfig(cfg *rest.Config) WebhookOption {
+	return func(w *webhookOptions) { w.config = cfg }
+}
 
 // readyTimeout bounds how long StartWebhook waits for the server to listen
 // and the namespace cache to sync.
@@ -59,7 +68,11 @@ func (cp *ControlPlane) StartWebhook(ctx context.Context, options ...WebhookOpti
 	if o.port != 0 {
 		port = o.port
 	}
-	srv, err := admit.New(cp.Config, admit.Config{
+	cfg := cp.Config
+	if o.config != nil {
+		cfg = o.config
+	}
+	srv, err := admit.New(cfg, admit.Config{
 		Policy: cp.Policy, Certs: certs.NewFiles(opts.LocalServingCertDir),
 		Host: opts.LocalServingHost, Port: port,
 		MetricsAddr: "0", ProbeAddr: "0",
