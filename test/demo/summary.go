@@ -141,7 +141,7 @@ func describeBackend(out io.Writer, u *unstructured.Unstructured) {
 			sds["certificatesSecretName"], sds["validationContextName"], sds["targetUri"], strings.Join(alpn, ","))
 	}
 	if v, ok := ann[mutate.KgatewayDisableAutoMtlsAnnotation]; ok {
-		fmt.Fprintf(out, "      %s: %q, so kgateway's own auto-mTLS is off for it too\n", mutate.KgatewayDisableAutoMtlsAnnotation, v)
+		fmt.Fprintf(out, "      %s: %q, kgateway's own Istio auto-mTLS switch, says the same\n", mutate.KgatewayDisableAutoMtlsAnnotation, v)
 	}
 }
 
