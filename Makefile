@@ -29,7 +29,7 @@ demo: envtest-assets ## start a local control plane with gatemesh, apply example
 
 .PHONY: golden
 golden: ## rewrite the golden files from the current output (review the diff!)
-	$(GO) test ./pkg/... -run Golden -update
+	$(GO) test ./pkg/mutate ./pkg/policy -run Golden -update
 
 FUZZTIME ?= 60s
 .PHONY: fuzz

@@ -212,7 +212,7 @@ func TestChartPod(t *testing.T) {
 			diffs = append(diffs, chartDiff{Field: "volumes[" + w.Name + "]", Chart: "(present)", Gatemesh: "(absent)"})
 		}
 	}
-	table := readDiffTable(t, "../../docs/bootstrap.md")
+	table := readDiffTable(t, "../../README.md")
 	if d := cmp.Diff(table, diffs); d != "" {
 		var rows strings.Builder
 		for _, r := range diffs {

@@ -15,9 +15,19 @@ const (
 	// Kind is the only accepted kind of a Config file.
 	Kind = "Config"
 
-	DefaultIstioProxyImage         = "docker.io/istio/proxyv2:1.28.0"
-	DefaultGlooSDSImage            = "quay.io/solo-io/sds:1.20.0"
-	DefaultKgatewaySDSImage        = "cr.kgateway.dev/kgateway-dev/sds:v2.1.0"
+	DefaultIstioProxyImage = "docker.io/istio/proxyv2:1.28.0"
+	// DefaultGlooSDSImage is Gloo's sds 1.20.22: releases before 1.20.14
+	// (1.21.4, 1.22.0) reload between writing the key and the certificate,
+	// so during a rotation they serve a key that does not match its
+	// certificate. test/mesh runs this release against the real agent.
+	DefaultGlooSDSImage = "quay.io/solo-io/sds:1.20.22"
+	// DefaultKgatewaySDSImage is the same server for kgateway pods:
+	// kgateway v2.2.0's own sds (the newest on the module proxy) has that
+	// defect (test/mesh saw 5 of 19 pushes mismatched over 8 rotations);
+	// Gloo's reads the same files, serves the same secrets on the same port
+	// and runs as the same user, which test/mesh proves on a kgateway pod.
+	DefaultKgatewaySDSImage = "quay.io/solo-io/sds:1.20.22"
+
 	DefaultIstiodNamespace         = "istio-system"
 	DefaultRevisionLabel           = "istio.io/rev"
 	DefaultClusterID               = "Kubernetes"
