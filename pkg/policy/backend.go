@@ -176,7 +176,8 @@ const (
 	KindUpstream BackendKind = "Upstream"
 	// KindBackend is kgateway's Backend (gateway.kgateway.dev/v1alpha1):
 	// gatemesh ensures the annotation kgateway.dev/disable-istio-auto-mtls:
-	// "true" outside the mesh.
+	// "true" when kgateway will send it plaintext: always, for the kinds of
+	// Backend kgateway v2.2.0 has (see docs/kgateway.md).
 	KindBackend BackendKind = "Backend"
 )
 
@@ -254,8 +255,8 @@ type BackendPlan struct {
 	Reason Reason
 	// Block is the JSON of the block that BackendStamp ensures, nil for
 	// none: the Upstream's sslConfig in the mesh, the Backend's kgateway
-	// annotation value "true" outside it. Its hash goes into gatemesh's
-	// marker.
+	// annotation value "true" for MtlsDisabled. Its hash goes into
+	// gatemesh's marker.
 	Block []byte
 }
 
