@@ -63,7 +63,7 @@ var upstreamKind = backendKind{
 // port), aws, dynamicForwardProxy and gcp, exactly one of them. A Backend
 // with only spec.kube is Gloo's Upstream shape, which kgateway never had:
 // gatemesh leaves it alone, honouring only a spec.disableIstioAutoMtls it
-// carries (the real CRD prunes both fields).
+// carries (only offline: kgateway's CRD has neither field).
 var kgatewayKind = backendKind{
 	policy:          policy.KindBackend,
 	hostKey:         "host",
