@@ -138,8 +138,8 @@ func TestKgatewayRenderedPods(t *testing.T) {
 			if got != reason {
 				t.Fatalf("offline: reason = %q, want %q (%s)", got, reason, reason.Sentence())
 			}
-			if reason == policy.ReasonInjected && plan.SDSImage != pol.Config().SDS.KgatewayImage {
-				t.Errorf("offline: sds image = %q, want the kgateway image %q", plan.SDSImage, pol.Config().SDS.KgatewayImage)
+			if reason == policy.ReasonInjected && (plan.Flavour != policy.FlavourKgateway || plan.SDSImage != pol.Config().SDS.KgatewayImage) {
+				t.Errorf("offline: flavour %q with sds image %q, want kgateway's with %q", plan.Flavour, plan.SDSImage, pol.Config().SDS.KgatewayImage)
 			}
 			if reason != policy.ReasonInjected && len(ops) != 0 {
 				t.Errorf("offline: %d patch operations for a pod left alone", len(ops))
