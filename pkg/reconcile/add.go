@@ -6,9 +6,11 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -41,6 +43,7 @@ func Add(mgr manager.Manager, o Options) error {
 		return fmt.Errorf("failed to create the reconciler's client: %w", err)
 	}
 	logger := mgr.GetLogger().WithName("reconcile")
+	var objects cache.Cache
 	for _, gvk := range []schema.GroupVersionKind{mutate.UpstreamGVK, mutate.BackendGVK} {
 		if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
 			if meta.IsNoMatchError(err) {
@@ -49,9 +52,14 @@ func Add(mgr manager.Manager, o Options) error {
 			}
 			return fmt.Errorf("failed to look up %s: %w", gvk.Kind, err)
 		}
-		b := &backends{gvk: gvk, pol: o.Policy, skip: o.SkipNamespaces, reader: mgr.GetCache(), writer: writer,
-			owner: o.FieldManager, recheck: o.RecheckAfter}
-		if err := addBackends(mgr, b, o); err != nil {
+		if objects == nil {
+			if objects, err = backendCache(mgr); err != nil {
+				return err
+			}
+		}
+		b := &backends{gvk: gvk, pol: o.Policy, skip: o.SkipNamespaces, objects: objects, namespaces: mgr.GetCache(),
+			writer: writer, owner: o.FieldManager, recheck: o.RecheckAfter}
+		if err := addBackends(mgr, b, objects, o); err != nil {
 			return err
 		}
 		logger.Info("Reconciling backends", "kind", gvk.Kind)
@@ -70,8 +78,43 @@ func Add(mgr manager.Manager, o Options) error {
 	return nil
 }
 
-func addBackends(mgr manager.Manager, b *backends, o Options) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), b.object(), targetIndex, b.targetNamespaces); err != nil {
+// backendCache is the cache of the backends, apart from the manager's: it
+// runs on the leader only, so the other replicas hold no backends, and it
+// drops what the decision never reads (managedFields, status), which is
+// most of a stamped object's memory.
+func backendCache(mgr manager.Manager) (cache.Cache, error) {
+	c, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
+		DefaultTransform: stripUnread,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the backend cache: %w", err)
+	}
+	if err := mgr.Add(leaderOnly{c}); err != nil {
+		return nil, fmt.Errorf("failed to add the backend cache: %w", err)
+	}
+	return c, nil
+}
+
+// stripUnread drops a backend's managedFields and status.
+func stripUnread(obj any) (any, error) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
+		delete(u.Object, "status")
+	}
+	return obj, nil
+}
+
+// leaderOnly runs a cache on the elected leader only.
+type leaderOnly struct{ c cache.Cache }
+
+var _ manager.LeaderElectionRunnable = leaderOnly{}
+
+func (l leaderOnly) Start(ctx context.Context) error { return l.c.Start(ctx) }
+func (leaderOnly) NeedLeaderElection() bool          { return true }
+
+func addBackends(mgr manager.Manager, b *backends, objects cache.Cache, o Options) error {
+	if err := objects.IndexField(context.Background(), b.object(), targetIndex, b.targetNamespaces); err != nil {
 		return fmt.Errorf("failed to index %s by target namespace: %w", b.gvk.Kind, err)
 	}
 	byNamespace := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, ns client.Object) []crreconcile.Request {
@@ -79,8 +122,8 @@ func addBackends(mgr manager.Manager, b *backends, o Options) error {
 	})
 	err := builder.ControllerManagedBy(mgr).
 		Named("gatemesh-" + b.gvk.Kind).
-		For(b.object()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers, SkipNameValidation: ptr.To(o.SkipNameValidation)}).
+		WatchesRawSource(source.Kind(objects, client.Object(b.object()), &handler.EnqueueRequestForObject{})).
 		WatchesRawSource(source.Kind(mgr.GetCache(), client.Object(namespaceMetadata()), byNamespace,
 			labelsChanged(o.Policy, meshChanged))).
 		Complete(b)

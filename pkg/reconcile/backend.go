@@ -28,12 +28,15 @@ const targetIndex = "gatemesh.io/target-namespace"
 
 // backends re-decides the backends of one kind.
 type backends struct {
-	gvk    schema.GroupVersionKind
-	pol    *policy.Policy
-	skip   []string
-	reader client.Reader // the manager's cache
-	writer client.Client // rate-limited, the reconciler's own
-	owner  string
+	gvk  schema.GroupVersionKind
+	pol  *policy.Policy
+	skip []string
+	// objects is the backends' cache, namespaces the manager's cache of
+	// namespace metadata, the webhook's.
+	objects    client.Reader
+	namespaces client.Reader
+	writer     client.Client // rate-limited, the reconciler's own
+	owner      string
 	// recheck is when to re-decide an object whose write conflicted.
 	recheck time.Duration
 }
@@ -73,7 +76,7 @@ func (b *backends) targetNamespaces(o client.Object) []string {
 func (b *backends) forNamespace(ctx context.Context, ns string) []crreconcile.Request {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(b.gvk.GroupVersion().WithKind(b.gvk.Kind + "List"))
-	if err := b.reader.List(ctx, list, client.MatchingFields{targetIndex: ns}); err != nil {
+	if err := b.objects.List(ctx, list, client.MatchingFields{targetIndex: ns}); err != nil {
 		log.FromContext(ctx).Error(err, "Failed to list backends targeting a namespace", "kind", b.gvk.Kind, "namespace", ns)
 		return nil
 	}
@@ -91,7 +94,7 @@ func (b *backends) Reconcile(ctx context.Context, req crreconcile.Request) (crre
 		return crreconcile.Result{}, nil
 	}
 	u := b.object()
-	if err := b.reader.Get(ctx, req.NamespacedName, u); err != nil {
+	if err := b.objects.Get(ctx, req.NamespacedName, u); err != nil {
 		return crreconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if u.GetDeletionTimestamp() != nil {
@@ -149,7 +152,7 @@ func (b *backends) decide(ctx context.Context, raw []byte) ([]jsonpatch.Operatio
 func (b *backends) inMesh(ctx context.Context, names []string) (bool, error) {
 	for _, name := range names {
 		m := namespaceMetadata()
-		err := b.reader.Get(ctx, client.ObjectKey{Name: name}, m)
+		err := b.namespaces.Get(ctx, client.ObjectKey{Name: name}, m)
 		switch {
 		case apierrors.IsNotFound(err):
 			return false, nil
