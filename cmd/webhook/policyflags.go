@@ -23,6 +23,8 @@ func addPolicyFlags(fs *flag.FlagSet) *policyFlags {
 	fs.StringVar(&pf.file, "config", "", "path to the policy file (YAML); empty means all defaults")
 	pf.str("discovery-address", "istiod address as host:port (mesh.discoveryAddress); default derived from the namespace's revision",
 		func(c *policy.Config, v string) { c.Mesh.DiscoveryAddress = v })
+	pf.str("ca-address", "Istio CA address as host:port for CA_ADDR (mesh.caAddress); default the discovery address. Set it for istio-csr or an external CA",
+		func(c *policy.Config, v string) { c.Mesh.CAAddress = v })
 	pf.str("cluster-id", "ISTIO_META_CLUSTER_ID (mesh.clusterID; default "+policy.DefaultClusterID+")",
 		func(c *policy.Config, v string) { c.Mesh.ClusterID = v })
 	pf.str("mesh-id", "ISTIO_META_MESH_ID (mesh.meshID; default "+policy.DefaultMeshID+")",

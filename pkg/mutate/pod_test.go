@@ -151,7 +151,15 @@ func TestPodEnsuresStaleInjection(t *testing.T) {
 }
 
 func TestPodFlavourAndDiscovery(t *testing.T) {
-	pinned, err := policy.New(policy.Config{Mesh: policy.MeshConfig{DiscoveryAddress: "istiod.mesh.example:15012"}})
+	// Distinct sds images per flavour, so the image tells the flavour (the
+	// defaults are one image for both).
+	const glooSDS, kgwSDS = "registry.example/gloo-sds:1", "registry.example/kgateway-sds:1"
+	sds := policy.SDSConfig{GlooImage: glooSDS, KgatewayImage: kgwSDS}
+	pinned, err := policy.New(policy.Config{Mesh: policy.MeshConfig{DiscoveryAddress: "istiod.mesh.example:15012"}, SDS: sds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flavoured, err := policy.New(policy.Config{SDS: sds})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,25 +171,25 @@ func TestPodFlavourAndDiscovery(t *testing.T) {
 		wantSDS, want string
 	}{
 		"kgateway pods get the kgateway sds image": {
-			pol: defaultPolicy(t), pod: makePod("p", "gw").label("kgateway", "kube-gateway").obj(), ns: enabledNS,
-			wantSDS: policy.DefaultKgatewaySDSImage, want: "istiod.istio-system.svc:15012",
+			pol: flavoured, pod: makePod("p", "gw").label("kgateway", "kube-gateway").obj(), ns: enabledNS,
+			wantSDS: kgwSDS, want: "istiod.istio-system.svc:15012",
 		},
-		"a Gateway API pod without a gloo label counts as kgateway": {
-			pol: defaultPolicy(t), pod: makePod("p", "gw").label("gateway.networking.k8s.io/gateway-name", "http").obj(), ns: enabledNS,
-			wantSDS: policy.DefaultKgatewaySDSImage, want: "istiod.istio-system.svc:15012",
+		"a pod with only the gateway-name label is Gloo 1.17's kube-gateway": {
+			pol: flavoured, pod: makePod("p", "gw").label("gateway.networking.k8s.io/gateway-name", "http").obj(), ns: enabledNS,
+			wantSDS: glooSDS, want: "istiod.istio-system.svc:15012",
 		},
 		"Gloo's kube-gateway pods are gloo even with a gateway name": {
-			pol: defaultPolicy(t),
+			pol: flavoured,
 			pod: makePod("p", "gw").label("gloo", "kube-gateway").label("gateway.networking.k8s.io/gateway-name", "http").obj(),
-			ns:  enabledNS, wantSDS: policy.DefaultGlooSDSImage, want: "istiod.istio-system.svc:15012",
+			ns:  enabledNS, wantSDS: glooSDS, want: "istiod.istio-system.svc:15012",
 		},
 		"a revision label picks the revision's istiod": {
-			pol: defaultPolicy(t), pod: glooPod().obj(), ns: revNS,
-			wantSDS: policy.DefaultGlooSDSImage, want: "istiod-1-28.istio-system.svc:15012",
+			pol: flavoured, pod: glooPod().obj(), ns: revNS,
+			wantSDS: glooSDS, want: "istiod-1-28.istio-system.svc:15012",
 		},
 		"a configured discovery address wins over the revision": {
 			pol: pinned, pod: glooPod().obj(), ns: revNS,
-			wantSDS: policy.DefaultGlooSDSImage, want: "istiod.mesh.example:15012",
+			wantSDS: glooSDS, want: "istiod.mesh.example:15012",
 		},
 	}
 	for name, tc := range cases {

@@ -1,7 +1,7 @@
 // Package e2e proves gatemesh's admission behaviour against a real
 // kube-apiserver and etcd: controller-runtime's envtest starts both, installs
-// Gloo's real Upstream CRD, the project's test CRD for kgateway's Backend
-// (test/crds) and the very MutatingWebhookConfiguration
+// Gloo's real Upstream CRD, kgateway v2.2.0's Backend CRD (test/crds,
+// hack/refresh-crds.sh) and the very MutatingWebhookConfiguration
 // users apply (manifests/base), and gatemesh serves those webhooks in-process
 // on envtest's local host, port and certificates.
 //
@@ -36,7 +36,7 @@ const AssetsEnv = "KUBEBUILDER_ASSETS"
 const (
 	// WebhookManifest is the MutatingWebhookConfiguration users apply.
 	WebhookManifest = "manifests/base/mutatingwebhookconfiguration.yaml"
-	// CRDDir holds the test CRD for kgateway's Backend.
+	// CRDDir holds kgateway v2.2.0's Backend CRD (hack/refresh-crds.sh).
 	CRDDir = "test/crds"
 	// GlooUpstreamCRD is Gloo's real Upstream CRD, as its 1.17.38 chart
 	// ships it: from the shared reference beside the repository (CI lays

@@ -25,9 +25,9 @@ const upstream = `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream",
  "metadata":{"name":"default-httpbin-8000","namespace":"gloo-system","labels":{"discovered_by":"kubernetesplugin"}},
  "spec":{"discoveryMetadata":{"labels":{"app":"httpbin"}},"kube":{"selector":{"app":"httpbin"},"serviceName":"httpbin","serviceNamespace":"default","servicePort":8000}}}`
 
-const optedOutBackend = `{"apiVersion":"gateway.kgateway.dev/v1alpha1","kind":"Backend",
+const staticBackend = `{"apiVersion":"gateway.kgateway.dev/v1alpha1","kind":"Backend",
  "metadata":{"name":"httpbin","namespace":"kgateway-system"},
- "spec":{"disableIstioAutoMtls":true,"kube":{"serviceName":"httpbin","serviceNamespace":"httpbin","servicePort":8000}}}`
+ "spec":{"type":"Static","static":{"hosts":[{"host":"httpbin.httpbin.svc.cluster.local","port":8000}]}}}`
 
 const externalBackend = `{"apiVersion":"gateway.kgateway.dev/v1alpha1","kind":"Backend",
  "metadata":{"name":"json","namespace":"default"},
@@ -51,7 +51,7 @@ func reviews(client *http.Client, addr string) ([]request, error) {
 	}{
 		{"pod", "/mutate-pod", "", "v1", "Pod", "pods", "gloo-system", pod},
 		{"upstream", "/mutate-backend", "gloo.solo.io", "v1", "Upstream", "upstreams", "gloo-system", []byte(upstream)},
-		{"backend-opted-out", "/mutate-backend", "gateway.kgateway.dev", "v1alpha1", "Backend", "backends", "kgateway-system", []byte(optedOutBackend)},
+		{"backend-static", "/mutate-backend", "gateway.kgateway.dev", "v1alpha1", "Backend", "backends", "kgateway-system", []byte(staticBackend)},
 		{"backend-external", "/mutate-backend", "gateway.kgateway.dev", "v1alpha1", "Backend", "backends", "default", []byte(externalBackend)},
 	}
 	var prepared []request
