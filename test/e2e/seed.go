@@ -46,8 +46,9 @@ const GlooChart = "../shared/reference/gloo-1.17.38/gateway-proxy.yaml"
 // Seed is what the seed walkthrough applies: the Gloo chart's bootstrap
 // ConfigMap, then examples/.
 type Seed struct {
-	// Objects are the chart's ConfigMap, then the examples in file and
-	// document order.
+	// Chart holds the Gloo chart's bootstrap ConfigMap.
+	Chart []*unstructured.Unstructured
+	// Objects are the examples, in file and document order.
 	Objects []*unstructured.Unstructured
 	pol     *policy.Policy
 }
@@ -59,22 +60,23 @@ func LoadSeed(root string, pol *policy.Policy) (*Seed, error) {
 	if err != nil {
 		return nil, err
 	}
-	var objs []*unstructured.Unstructured
+	var bootstrap []*unstructured.Unstructured
 	for _, o := range chart {
 		if o.GetKind() == "ConfigMap" {
-			objs = append(objs, o)
+			bootstrap = append(bootstrap, o)
 		}
 	}
 	examples, err := ReadManifests(filepath.Join(root, ExamplesDir))
 	if err != nil {
 		return nil, err
 	}
-	return &Seed{Objects: append(objs, examples...), pol: pol}, nil
+	return &Seed{Chart: bootstrap, Objects: examples, pol: pol}, nil
 }
 
 // SeedResult is what the API server stored for the walkthrough.
 type SeedResult struct {
-	// Applied are the examples as stored, in the order of Seed.Objects.
+	// Applied are the chart's objects and the examples as stored, in the
+	// order of Seed.Chart, then Seed.Objects.
 	Applied []*unstructured.Unstructured
 	// Pods are the pods created from the examples' Deployments, as stored.
 	Pods []*corev1.Pod
@@ -101,8 +103,17 @@ func (s *Seed) Run(ctx context.Context, c client.Client, step func(cmd string)) 
 			return nil, err
 		}
 	}
-	say("kubectl apply --server-side -f %s/", ExamplesDir)
 	res := &SeedResult{}
+	say("helm install gloo gloo/gloo --version 1.17.38 -n gloo-system   # its bootstrap ConfigMap, from %s", GlooChart)
+	for _, obj := range s.Chart {
+		stored, err := Apply(ctx, c, obj)
+		if err != nil {
+			return nil, err
+		}
+		say("  %s serverside-applied", KubectlName(stored))
+		res.Applied = append(res.Applied, stored)
+	}
+	say("kubectl apply --server-side -f %s/", ExamplesDir)
 	for _, obj := range s.Objects {
 		stored, err := Apply(ctx, c, obj)
 		if err != nil {
