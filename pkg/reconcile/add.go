@@ -25,8 +25,8 @@ import (
 )
 
 // Add adds the reconciler to mgr, gatemesh's manager (admit.Server's): one
-// controller per backend kind whose CRD the API server serves, and the
-// stale gateway pod report. Controllers run on the elected leader only;
+// controller per backend kind whose CRD the API server serves, the stale
+// gateway pod report, and the gateways' bootstrap ConfigMaps. Controllers run on the elected leader only;
 // with the manager's leader election off, on every replica. A kind whose
 // CRD is not installed is skipped, and logged: install it and restart
 // gatemesh to reconcile it.
@@ -75,7 +75,24 @@ func Add(mgr manager.Manager, o Options) error {
 	if err != nil {
 		return fmt.Errorf("failed to set up the stale pod report: %w", err)
 	}
+	bs := &bootstraps{pol: o.Policy, reader: mgr.GetAPIReader(), namespaces: mgr.GetCache(), writer: writer,
+		owner: o.FieldManager, page: o.PodScanPageSize, recheck: o.RecheckAfter}
+	err = builder.ControllerManagedBy(mgr).
+		Named("gatemesh-bootstrap").
+		WithOptions(controller.Options{SkipNameValidation: ptr.To(o.SkipNameValidation)}).
+		WatchesRawSource(source.Kind(mgr.GetCache(), client.Object(namespaceMetadata()),
+			&handler.EnqueueRequestForObject{}, labelsChanged(o.Policy, optInChanged))).
+		Complete(bs)
+	if err != nil {
+		return fmt.Errorf("failed to set up the bootstrap reconciler: %w", err)
+	}
 	return nil
+}
+
+// optInChanged: the namespace opted in to gatemesh or out, which is all a
+// bootstrap's decision reads of it.
+func optInChanged(pol *policy.Policy, before, after policy.Namespace) bool {
+	return pol.NamespaceEnabled(before) != pol.NamespaceEnabled(after)
 }
 
 // backendCache is the cache of the backends, apart from the manager's: it

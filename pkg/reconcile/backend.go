@@ -165,22 +165,30 @@ func (b *backends) inMesh(ctx context.Context, names []string) (bool, error) {
 	return true, nil
 }
 
-// write sends ops as a JSON patch that first tests the resourceVersion the
-// decision was made on, so a concurrent write is never overwritten: the API
-// server refuses the patch and the object is re-decided.
+// write sends ops as a patch guarded by the resourceVersion the decision
+// was made on.
 func (b *backends) write(ctx context.Context, u *unstructured.Unstructured, ops []jsonpatch.Operation) error {
+	target := b.object()
+	target.SetNamespace(u.GetNamespace())
+	target.SetName(u.GetName())
+	target.SetResourceVersion(u.GetResourceVersion())
+	return guardedPatch(ctx, b.writer, target, ops, b.owner)
+}
+
+// guardedPatch sends ops as a JSON patch that first tests obj's
+// resourceVersion, the one the decision was made on, so that a concurrent
+// write is never overwritten: the API server refuses the patch (422,
+// IsInvalid) and the object is re-decided.
+func guardedPatch(ctx context.Context, c client.Client, obj client.Object, ops []jsonpatch.Operation, owner string) error {
 	guarded := append([]jsonpatch.Operation{
-		jsonpatch.NewOperation("test", "/metadata/resourceVersion", u.GetResourceVersion()),
+		jsonpatch.NewOperation("test", "/metadata/resourceVersion", obj.GetResourceVersion()),
 	}, ops...)
 	body, err := json.Marshal(guarded)
 	if err != nil {
 		return fmt.Errorf("internal error: failed to encode patch: %w", err)
 	}
-	target := b.object()
-	target.SetNamespace(u.GetNamespace())
-	target.SetName(u.GetName())
-	if err := b.writer.Patch(ctx, target, client.RawPatch(types.JSONPatchType, body), client.FieldOwner(b.owner)); err != nil {
-		return fmt.Errorf("failed to patch %s %s: %w", b.gvk.Kind, client.ObjectKeyFromObject(u), err)
+	if err := c.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, body), client.FieldOwner(owner)); err != nil {
+		return fmt.Errorf("failed to patch %s: %w", client.ObjectKeyFromObject(obj), err)
 	}
 	return nil
 }

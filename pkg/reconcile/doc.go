@@ -6,5 +6,8 @@
 // the object's Patch), written as a JSON patch guarded by the object's
 // resourceVersion, and only when the decision changed. Gateway pods injected
 // under an older plan are reported (a gauge, an Event on the pod's owner, a
-// log line with the difference), never restarted.
+// log line with the difference), never restarted. The gateways' Envoy
+// bootstrap ConfigMaps of a namespace that opts in or out are re-decided as
+// the bootstrap webhooks would (policy.DecideBootstrap,
+// mutate.BootstrapPatch).
 package reconcile

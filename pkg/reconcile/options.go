@@ -28,8 +28,8 @@ type Options struct {
 	// FieldManager names the reconciler's writes in managedFields.
 	// Default: "gatemesh".
 	FieldManager string
-	// PodScanPageSize is how many pods one list call returns when a
-	// namespace's pods are checked for staleness. Default: 500.
+	// PodScanPageSize is how many pods, or ConfigMaps, one list call
+	// returns when a namespace's are read. Default: 500.
 	PodScanPageSize int64
 	// RecheckAfter re-checks an object that failed to be written; the
 	// controller's rate limiter backs off from it. Default: 1s.

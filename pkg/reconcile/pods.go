@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -35,10 +34,7 @@ type pods struct {
 	events events.EventRecorder
 
 	sidecars mutate.SidecarCache
-	mu       sync.Mutex
-	// scanned are the namespaces that were opted in when last scanned, so
-	// that one opting out is scanned once more.
-	scanned map[string]bool
+	optedIn  optedIn
 }
 
 var _ crreconcile.Reconciler = (*pods)(nil)
@@ -50,19 +46,17 @@ func (p *pods) Reconcile(ctx context.Context, req crreconcile.Request) (crreconc
 	err := p.cache.Get(ctx, client.ObjectKey{Name: name}, m)
 	if apierrors.IsNotFound(err) {
 		stalePods.DeleteLabelValues(name)
-		p.setScanned(name, false)
+		p.optedIn.set(name, false)
 		return crreconcile.Result{}, nil
 	}
 	if err != nil {
 		return crreconcile.Result{}, fmt.Errorf("failed to get namespace %q: %w", name, err)
 	}
 	ns := policy.Namespace{Name: name, Labels: m.Labels}
-	enabled := p.pol.NamespaceEnabled(ns)
-	if !enabled && !p.setScanned(name, false) {
+	if enabled := p.pol.NamespaceEnabled(ns); !p.optedIn.set(name, enabled) && !enabled {
 		stalePods.DeleteLabelValues(name)
 		return crreconcile.Result{}, nil
 	}
-	p.setScanned(name, enabled)
 	stale := 0
 	list := &corev1.PodList{}
 	for opts := (&client.ListOptions{Namespace: name, Limit: p.page}); ; {
@@ -88,23 +82,6 @@ func (p *pods) Reconcile(ctx context.Context, req crreconcile.Request) (crreconc
 	}
 	stalePods.WithLabelValues(name).Set(float64(stale))
 	return crreconcile.Result{}, nil
-}
-
-// setScanned records whether name was opted in when scanned and returns
-// whether it was before.
-func (p *pods) setScanned(name string, enabled bool) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.scanned == nil {
-		p.scanned = map[string]bool{}
-	}
-	was := p.scanned[name]
-	if enabled {
-		p.scanned[name] = true
-	} else {
-		delete(p.scanned, name)
-	}
-	return was
 }
 
 // difference says how the current plan would inject pod otherwise, or ""

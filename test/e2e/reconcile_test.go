@@ -237,7 +237,8 @@ func staleGauge(t *testing.T, ns string) (float64, bool) {
 
 // The reconciler does its work as gatemesh's ServiceAccount under the RBAC
 // of manifests/base, which both overlays apply: the Lease in
-// gatemesh-system, the patch of an Upstream, the Event on a stale pod.
+// gatemesh-system, the patch of an Upstream, the Event on a stale pod, the
+// patch of a bootstrap.
 func TestReconcileUnderTheManifestsRBAC(t *testing.T) {
 	ctx := testCtx(t)
 	if err := EnsureNamespace(ctx, suite.cp.Client, "gatemesh-system", nil); err != nil {
@@ -269,6 +270,16 @@ func TestReconcileUnderTheManifestsRBAC(t *testing.T) {
 	waitStamp(t, gw, "default-httpbin-8000", "istio")
 	setLabel(t, gw, revisionLabel, "1-28")
 	waitFor(t, "an Event on the stale pod", func() bool { return hasStaleEvent(t, gw, pod.Name) })
+
+	boot := namespace(t, "r-rbac-bootstrap", nil)
+	cm := chartConfigMap(t, chartPlain, boot)
+	if err := suite.cp.Client.Create(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	setLabel(t, boot, injectionLabel, "enabled")
+	waitFor(t, "the SDS cluster in the bootstrap", func() bool {
+		return sdsCluster(t, getConfigMap(t, boot, cm.Name).Data["envoy.yaml"]) != nil
+	})
 }
 
 func hasStaleEvent(t *testing.T, ns, pod string) bool {
@@ -283,4 +294,28 @@ func hasStaleEvent(t *testing.T, ns, pod string) bool {
 		}
 	}
 	return false
+}
+
+// A gateway's bootstrap written before its namespace opted in gets the SDS
+// cluster once it does, and loses it once the namespace opts out.
+func TestReconcileBootstrap(t *testing.T) {
+	startReplica(t, unique("bootstrap"), "gatemesh")
+	ns := namespace(t, "r-bootstrap", nil)
+	cm := chartConfigMap(t, chartPlain, ns)
+	if err := suite.cp.Client.Create(testCtx(t), cm); err != nil {
+		t.Fatal(err)
+	}
+	if c := sdsCluster(t, getConfigMap(t, ns, cm.Name).Data["envoy.yaml"]); c != nil {
+		t.Fatalf("the bootstrap has the SDS cluster before its namespace opted in")
+	}
+	setLabel(t, ns, injectionLabel, "enabled")
+	waitFor(t, "the SDS cluster in the bootstrap", func() bool {
+		return sdsCluster(t, getConfigMap(t, ns, cm.Name).Data["envoy.yaml"]) != nil
+	})
+	setLabel(t, ns, injectionLabel, "")
+	waitFor(t, "the SDS cluster gone from the bootstrap", func() bool {
+		stored := getConfigMap(t, ns, cm.Name)
+		_, marked := stored.Annotations[bootstrapMark]
+		return sdsCluster(t, stored.Data["envoy.yaml"]) == nil && !marked
+	})
 }
