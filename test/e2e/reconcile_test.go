@@ -319,3 +319,17 @@ func TestReconcileBootstrap(t *testing.T) {
 		return sdsCluster(t, stored.Data["envoy.yaml"]) == nil && !marked
 	})
 }
+
+// What changed while no replica reconciled is caught up on startup.
+func TestReconcileOnStartup(t *testing.T) {
+	gw := namespace(t, "r-startup-gateway", nil)
+	target := namespace(t, "r-startup-httpbin", nil)
+	createUpstream(t, upstream("default-httpbin-8000", gw, target))
+	setLabel(t, target, revisionLabel, "1-28")
+	time.Sleep(time.Second) // no reconciler runs: the Upstream keeps its old decision
+	checkStamp(t, getObject(t, upstreamGVK, gw, "default-httpbin-8000"), false, "disabled", policy.ReasonTargetNamespaceNotInMesh)
+
+	startReplica(t, unique("startup"), "gatemesh")
+	waitStamp(t, gw, "default-httpbin-8000", "istio")
+	checkStamp(t, getObject(t, upstreamGVK, gw, "default-httpbin-8000"), true, "istio", policy.ReasonTargetInMesh)
+}
