@@ -26,10 +26,10 @@ import (
 
 // Add adds the reconciler to mgr, gatemesh's manager (admit.Server's): one
 // controller per backend kind whose CRD the API server serves, the stale
-// gateway pod report, and the gateways' bootstrap ConfigMaps. Controllers run on the elected leader only;
-// with the manager's leader election off, on every replica. A kind whose
-// CRD is not installed is skipped, and logged: install it and restart
-// gatemesh to reconcile it.
+// gateway pod report, and the gateways' bootstrap ConfigMaps. They run on
+// the elected leader only; with the manager's leader election off, on every
+// replica. A kind whose CRD is not installed is skipped, and logged: install
+// it and restart gatemesh to reconcile it.
 func Add(mgr manager.Manager, o Options) error {
 	if o.Policy == nil {
 		return errors.New("internal error: reconcile.Add needs a policy")
