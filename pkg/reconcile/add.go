@@ -58,7 +58,7 @@ func Add(mgr manager.Manager, o Options) error {
 			}
 		}
 		b := &backends{gvk: gvk, pol: o.Policy, skip: o.SkipNamespaces, objects: objects, namespaces: mgr.GetCache(),
-			writer: writer, owner: o.FieldManager, recheck: o.RecheckAfter}
+			writer: writer, owner: o.FieldManager}
 		if err := addBackends(mgr, b, objects, o); err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func Add(mgr manager.Manager, o Options) error {
 		return fmt.Errorf("failed to set up the stale pod report: %w", err)
 	}
 	bs := &bootstraps{pol: o.Policy, reader: mgr.GetAPIReader(), namespaces: mgr.GetCache(), writer: writer,
-		owner: o.FieldManager, page: o.PodScanPageSize, recheck: o.RecheckAfter}
+		owner: o.FieldManager, page: o.PodScanPageSize}
 	err = builder.ControllerManagedBy(mgr).
 		Named("gatemesh-bootstrap").
 		WithOptions(controller.Options{SkipNameValidation: ptr.To(o.SkipNameValidation)}).

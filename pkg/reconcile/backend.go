@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"time"
 
 	"gomodules.xyz/jsonpatch/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,8 +36,6 @@ type backends struct {
 	namespaces client.Reader
 	writer     client.Client // rate-limited, the reconciler's own
 	owner      string
-	// recheck is when to re-decide an object whose write conflicted.
-	recheck time.Duration
 }
 
 var _ crreconcile.Reconciler = (*backends)(nil)
@@ -118,15 +115,18 @@ func (b *backends) Reconcile(ctx context.Context, req crreconcile.Request) (crre
 			return crreconcile.Result{}, nil
 		}
 		if apierrors.IsInvalid(err) || apierrors.IsConflict(err) {
-			// The object changed since the cache saw it: its update
-			// event re-decides it.
+			// The object changed since the cache saw it (the patch's
+			// test failed): the update event re-decides it, and retrying
+			// now would only fail again. An object the API server finds
+			// invalid is re-decided on its next write, as by the webhook.
 			conflictsTotal.WithLabelValues(b.gvk.Kind).Inc()
-			return crreconcile.Result{RequeueAfter: b.recheck}, nil
+			log.FromContext(ctx).V(1).Info("Backend changed while being re-decided", "kind", b.gvk.Kind, "error", err.Error())
+			return crreconcile.Result{}, nil
 		}
 		return crreconcile.Result{}, err
 	}
 	writesTotal.WithLabelValues(b.gvk.Kind, string(reason)).Inc()
-	log.FromContext(ctx).Info("Re-stamped backend", "kind", b.gvk.Kind, "reason", reason, "resourceVersion", u.GetResourceVersion())
+	log.FromContext(ctx).Info("Re-stamped backend", "kind", b.gvk.Kind, "reason", reason, "readVersion", u.GetResourceVersion())
 	return crreconcile.Result{}, nil
 }
 

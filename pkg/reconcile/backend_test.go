@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	jsonpatch5 "github.com/evanphx/json-patch/v5"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"gomodules.xyz/jsonpatch/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -94,11 +94,11 @@ func TestBackendsReconcile(t *testing.T) {
 	mesh := map[string]string{"istio.io/rev": "1-28"}
 	userTLS := map[string]any{"sslConfig": map[string]any{"sni": "httpbin.example"}}
 	tests := map[string]struct {
-		stored  *unstructured.Unstructured // as the API server holds it
-		cached  *unstructured.Unstructured // as the cache saw it; default stored
-		labels  map[string]string          // of the target namespace
-		want    *unstructured.Unstructured // stored afterwards; default stored
-		requeue bool
+		stored   *unstructured.Unstructured // as the API server holds it
+		cached   *unstructured.Unstructured // as the cache saw it; default stored
+		labels   map[string]string          // of the target namespace
+		want     *unstructured.Unstructured // stored afterwards; default stored
+		conflict bool
 	}{
 		"an Upstream stamped outside the mesh is stamped as the webhook would once its namespace joins": {
 			stored: admitted(t, pol, upstream("gw", "httpbin", nil), false), labels: mesh,
@@ -117,10 +117,10 @@ func TestBackendsReconcile(t *testing.T) {
 		"an Upstream in a namespace the webhook does not cover is never written": {
 			stored: admitted(t, pol, upstream("kube-system", "httpbin", nil), false), labels: mesh,
 		},
-		"an Upstream changed since the cache saw it is not overwritten, and is re-decided": {
+		"an Upstream changed since the cache saw it is not overwritten: its update event re-decides it": {
 			stored: withVersion(admitted(t, pol, upstream("gw", "httpbin", nil), false), "8"),
 			cached: admitted(t, pol, upstream("gw", "httpbin", nil), false), labels: mesh,
-			requeue: true,
+			conflict: true,
 		},
 	}
 	for name, tc := range tests {
@@ -137,14 +137,14 @@ func TestBackendsReconcile(t *testing.T) {
 			objects := fake.NewClientBuilder().WithObjects(cached.DeepCopy()).Build()
 			writer := fake.NewClientBuilder().WithObjects(tc.stored.DeepCopy()).WithInterceptorFuncs(asAPIServer).Build()
 			b := &backends{gvk: mutate.UpstreamGVK, pol: pol, skip: DefaultSkipNamespaces, objects: objects,
-				namespaces: fake.NewClientBuilder().WithObjects(ns).Build(), writer: writer, owner: "gatemesh", recheck: time.Second}
+				namespaces: fake.NewClientBuilder().WithObjects(ns).Build(), writer: writer, owner: "gatemesh"}
 			key := client.ObjectKeyFromObject(tc.stored)
-			res, err := b.Reconcile(t.Context(), crreconcile.Request{NamespacedName: key})
-			if err != nil {
+			conflicts := testutil.ToFloat64(conflictsTotal.WithLabelValues("Upstream"))
+			if _, err := b.Reconcile(t.Context(), crreconcile.Request{NamespacedName: key}); err != nil {
 				t.Fatal(err)
 			}
-			if got := res.RequeueAfter > 0; got != tc.requeue {
-				t.Errorf("re-decided later: %v, want %v", got, tc.requeue)
+			if got := testutil.ToFloat64(conflictsTotal.WithLabelValues("Upstream")) > conflicts; got != tc.conflict {
+				t.Errorf("counted a conflict: %v, want %v", got, tc.conflict)
 			}
 			got := b.object()
 			if err := writer.Get(t.Context(), key, got); err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,7 +28,6 @@ type bootstraps struct {
 	owner      string
 	page       int64
 	optedIn    optedIn
-	recheck    time.Duration
 }
 
 var _ crreconcile.Reconciler = (*bootstraps)(nil)
@@ -83,8 +81,10 @@ func (b *bootstraps) Reconcile(ctx context.Context, req crreconcile.Request) (cr
 		}
 	}
 	if retry {
-		b.optedIn.set(req.Name, true) // scan once more, whatever the label
-		return crreconcile.Result{RequeueAfter: b.recheck}, nil
+		// ConfigMaps' own writes do not bring their namespace back here:
+		// retry, with the controller's backoff.
+		b.optedIn.set(req.Name, true) // read once more, whatever the label
+		return crreconcile.Result{}, fmt.Errorf("bootstrap ConfigMaps in %q changed while being re-decided; retrying", req.Name)
 	}
 	return crreconcile.Result{}, nil
 }

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"cmp"
-	"time"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
@@ -31,9 +30,6 @@ type Options struct {
 	// PodScanPageSize is how many pods, or ConfigMaps, one list call
 	// returns when a namespace's are read. Default: 500.
 	PodScanPageSize int64
-	// RecheckAfter re-checks an object that failed to be written; the
-	// controller's rate limiter backs off from it. Default: 1s.
-	RecheckAfter time.Duration
 	// SkipNameValidation lets several reconcilers run in one process, as
 	// the end-to-end tests do with two replicas. Default: false.
 	SkipNameValidation bool
@@ -52,6 +48,5 @@ func (o Options) withDefaults() Options {
 	o.Workers = cmp.Or(o.Workers, 4)
 	o.FieldManager = cmp.Or(o.FieldManager, "gatemesh")
 	o.PodScanPageSize = cmp.Or(o.PodScanPageSize, 500)
-	o.RecheckAfter = cmp.Or(o.RecheckAfter, time.Second)
 	return o
 }
