@@ -106,6 +106,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serv
 		return fmt.Errorf("--reconcile-qps must be positive, --reconcile-burst and --reconcile-workers at least 1")
 	}
 	o.Reconciler.QPS = float32(o.reconcileQPS)
+	// Only the reconciler needs a leader.
+	o.Leader.Enabled = o.Leader.Enabled && o.Reconcile
 	if o.Leader.Namespace == "" {
 		o.Leader.Namespace = cmp.Or(os.Getenv("POD_NAMESPACE"), o.Certs.Namespace)
 	}
