@@ -129,3 +129,31 @@ func TestServeHardeningFlags(t *testing.T) {
 		t.Errorf("TLS 1.1: exit %d, %q", code, stderr)
 	}
 }
+
+func TestServeDefaultsForLimitsAndTheReconciler(t *testing.T) {
+	t.Setenv("POD_NAMESPACE", "gm")
+	code, _, stderr, o := runCmd(t, "", "serve")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	got := []any{o.Limits.MaxInflightBytes, o.Limits.MaxInflightRequests, o.Reconcile, o.Leader.Enabled, o.Leader.Namespace,
+		o.Reconciler.QPS, o.Reconciler.Burst, o.Reconciler.Workers}
+	want := []any{int64(48 << 20), 32, true, true, "gm", float32(100), 200, 4}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("inflight bytes, requests, reconcile, leader-elect, lease namespace, qps, burst, workers (-want,+got):\n%s", diff)
+	}
+
+	code, _, stderr, o = runCmd(t, "", "serve", "--reconcile=false")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if o.Reconcile || o.Leader.Enabled {
+		t.Errorf("--reconcile=false: reconcile %v, leader election %v; want both off (nothing to elect a leader for)", o.Reconcile, o.Leader.Enabled)
+	}
+
+	for _, bad := range [][]string{{"--max-inflight-bytes", "1024"}, {"--max-inflight-requests", "0"}, {"--reconcile-workers", "0"}} {
+		if code, _, _, _ := runCmd(t, "", append([]string{"serve"}, bad...)...); code == 0 {
+			t.Errorf("serve %v: exit 0, want a refusal", bad)
+		}
+	}
+}
