@@ -69,7 +69,7 @@ type issuance struct {
 // renewed, so caBundle does not change.
 func (is issuance) plan(data map[string][]byte, now time.Time) (map[string][]byte, Reason, error) {
 	ca, caErr := parseKeyPair(data[CABundleKey], data[CAKeyKey])
-	bundle, _ := parseCertificates(data[CABundleKey])
+	bundle, _ := ParseCertificates(data[CABundleKey])
 
 	var caReason Reason
 	switch {
@@ -158,7 +158,7 @@ func servingFromData(data map[string][]byte) (serving *keyPair, signer *x509.Cer
 	if err != nil {
 		return nil, nil, fmt.Errorf("internal error: invalid serving certificate in the Secret: %w", err)
 	}
-	bundle, err := parseCertificates(data[CABundleKey])
+	bundle, err := ParseCertificates(data[CABundleKey])
 	if err != nil {
 		return nil, nil, fmt.Errorf("internal error: invalid CA bundle in the Secret: %w", err)
 	}

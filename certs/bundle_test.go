@@ -141,7 +141,7 @@ func TestEveryReasonHasASentence(t *testing.T) {
 
 func parseAll(t *testing.T, data []byte) []*x509.Certificate {
 	t.Helper()
-	certs, err := parseCertificates(data)
+	certs, err := ParseCertificates(data)
 	if err != nil {
 		t.Fatal(err)
 	}

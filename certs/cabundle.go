@@ -76,7 +76,7 @@ func holds(b64 string, c *x509.Certificate) bool {
 	if err != nil {
 		return false
 	}
-	certs, err := parseCertificates(pemBytes)
+	certs, err := ParseCertificates(pemBytes)
 	if err != nil {
 		return false
 	}

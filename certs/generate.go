@@ -147,7 +147,7 @@ func newSerial() (*big.Int, error) {
 // parseKeyPair parses a PEM certificate (the first block) and its PEM
 // private key, which must be ECDSA and match the certificate.
 func parseKeyPair(certPEM, keyPEM []byte) (*keyPair, error) {
-	certs, err := parseCertificates(certPEM)
+	certs, err := ParseCertificates(certPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -177,9 +177,9 @@ func parseKeyPair(certPEM, keyPEM []byte) (*keyPair, error) {
 	return &keyPair{cert: certs[0], key: ec, certPEM: encodeCertificates(certs[:1]), keyPEM: keyPEM}, nil
 }
 
-// parseCertificates parses every PEM CERTIFICATE block in data; there must
+// ParseCertificates parses every PEM CERTIFICATE block in data; there must
 // be at least one.
-func parseCertificates(data []byte) ([]*x509.Certificate, error) {
+func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	for {
 		var block *pem.Block

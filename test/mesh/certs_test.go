@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+
+	gmcerts "github.com/gatemesh/gatemesh/certs"
 )
 
 // trust is what a workload certificate must match: istiod's root and the
@@ -35,7 +36,7 @@ func (tr *trust) checkPair(chainPEM, keyPEM []byte) (string, error) {
 	if _, err := tls.X509KeyPair(chainPEM, keyPEM); err != nil {
 		return "", fmt.Errorf("private key does not match certificate: %w", err)
 	}
-	certs, err := parseCerts(chainPEM)
+	certs, err := gmcerts.ParseCertificates(chainPEM)
 	if err != nil {
 		return "", err
 	}
@@ -63,11 +64,11 @@ func (tr *trust) checkPair(chainPEM, keyPEM []byte) (string, error) {
 
 // checkRoot checks that caPEM is istiod's root.
 func (tr *trust) checkRoot(caPEM []byte) error {
-	got, err := parseCerts(caPEM)
+	got, err := gmcerts.ParseCertificates(caPEM)
 	if err != nil {
 		return err
 	}
-	want, err := parseCerts(tr.rootPEM)
+	want, err := gmcerts.ParseCertificates(tr.rootPEM)
 	if err != nil {
 		return err
 	}
@@ -77,29 +78,6 @@ func (tr *trust) checkRoot(caPEM []byte) error {
 		}
 	}
 	return nil
-}
-
-func parseCerts(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("failed to parse certificate: %w", err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("no PEM certificate")
-	}
-	return certs, nil
 }
 
 // agentFiles are what the agent writes to OUTPUT_CERTS and sds reads.
