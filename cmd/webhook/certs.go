@@ -1,11 +1,11 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
@@ -42,7 +42,7 @@ type certOptions struct {
 	ExtraHosts        string
 }
 
-func addCertFlags(fs *flag.FlagSet, o *certOptions) {
+func addCertFlags(fs *pflag.FlagSet, o *certOptions) {
 	fs.StringVar(&o.Mode, "cert-mode", certModeFiles,
 		`where the serving certificate comes from: "files" (tls.crt and tls.key in --cert-dir), `+
 			`"cert-manager" (files in --cert-dir from the Certificate --certificate-name; not ready until it is Ready) `+

@@ -1,8 +1,6 @@
 // Command webhook is gatemesh: a mutating admission webhook that puts Envoy
-// API gateway proxies into an Istio sidecar mesh.
-//
-//	webhook [serve] [flags]     serve admission requests (the default)
-//	webhook mutate -f FILE ...  mutate manifests offline and print them
+// API gateway proxies into an Istio sidecar mesh. "webhook serve" serves
+// admission requests; "webhook --help" lists every command.
 package main
 
 import (

@@ -62,10 +62,15 @@ func TestAutoMtlsFlagOverridesTheFile(t *testing.T) {
 	}
 }
 
-func TestServeIsTheDefaultCommand(t *testing.T) {
+// TestFlagsWithoutACommandStillServe keeps manifests that run the binary
+// with serve's flags and no command working, with a notice.
+func TestFlagsWithoutACommandStillServe(t *testing.T) {
 	code, _, stderr, o := runCmd(t, "", "--mesh-id", "m1")
 	if code != 0 || o == nil || o.Policy.Config().Mesh.MeshID != "m1" {
 		t.Fatalf("exit %d, options %+v: %s", code, o, stderr)
+	}
+	if !strings.Contains(stderr, `run "webhook serve"`) {
+		t.Errorf("no deprecation notice: %q", stderr)
 	}
 }
 

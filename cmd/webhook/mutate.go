@@ -3,25 +3,19 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
-
-// fileList is a repeatable -f flag.
-type fileList []string
-
-func (f *fileList) String() string     { return strings.Join(*f, ",") }
-func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 
 // offlineNamespaces answers the namespace lookups an API server would: every
 // namespace carries the given labels plus the opt-in label; and every
@@ -58,43 +52,64 @@ func parseMeshNamespaces(v string) (sets.Set[string], error) {
 	return mesh, nil
 }
 
-func runMutate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("mutate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var files fileList
-	fs.Var(&files, "f", "manifest file (YAML or JSON, multi-document); - reads stdin; repeatable")
-	nsLabels := fs.String("namespace-labels", "", "labels every namespace is taken to carry, as k=v,k=v (for example istio.io/rev=1-28)")
-	quiet := fs.Bool("quiet", false, "do not print a summary line per document on stderr")
-	var mesh sets.Set[string]
+// mutateOptions are the flags of mutate.
+type mutateOptions struct {
+	files    []string
+	nsLabels string
+	quiet    bool
+	// mesh is nil unless --mesh-namespaces was given.
+	mesh sets.Set[string]
+	pf   *policyFlags
+}
+
+func newMutateCommand() *cobra.Command {
+	o := &mutateOptions{}
+	cmd := &cobra.Command{
+		Use:   "mutate -f FILENAME [flags]",
+		Short: "Mutate manifests offline, the way the webhook would admit them",
+		Long: `Mutate manifests offline, the way the webhook would admit them, and print
+them: gateway proxy pods and pod templates get istio-proxy and sds, Envoy
+bootstrap ConfigMaps get the SDS cluster, Gloo Upstreams and kgateway
+Backends get Istio mTLS. Every other document is printed unchanged. Every
+namespace is taken to be opted in. A summary line per document goes to
+stderr; nothing goes to stdout unless every document succeeded.`,
+		Example: `  # Inject a rendered chart before committing it
+  helm template gloo gloo/gloo | webhook mutate -f - > gloo.yaml`,
+		Args: noArgs,
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVarP(&o.files, "filename", "f", nil, "manifest file (YAML or JSON, multi-document); - reads stdin; repeatable")
+	fs.StringVar(&o.nsLabels, "namespace-labels", "", "labels every namespace is taken to carry, as k=v,k=v (for example istio.io/rev=1-28)")
+	fs.BoolVar(&o.quiet, "quiet", false, "do not print a summary line per document on stderr")
 	fs.Func("mesh-namespaces", "namespaces whose services are in the Istio mesh, as ns1,ns2, for Upstream and Backend targets (default: every namespace)",
-		func(v string) (err error) { mesh, err = parseMeshNamespaces(v); return err })
-	pf := addPolicyFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+		func(v string) (err error) { o.mesh, err = parseMeshNamespaces(v); return err })
+	o.pf = addPolicyFlags(fs)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if len(o.files) == 0 {
+			return usageError{errors.New("at least one -f FILENAME is required")}
 		}
-		return errUsage
+		return o.run(cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 	}
-	if len(files) == 0 || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: webhook mutate -f FILE [-f FILE ...] [flags]")
-		return errUsage
-	}
-	pol, err := pf.load()
+	return cmd
+}
+
+func (o *mutateOptions) run(stdin io.Reader, stdout, stderr io.Writer) error {
+	pol, err := o.pf.load()
 	if err != nil {
 		return err
 	}
-	set, err := labels.ConvertSelectorToLabelsMap(*nsLabels)
+	set, err := labels.ConvertSelectorToLabelsMap(o.nsLabels)
 	if err != nil {
-		return fmt.Errorf("invalid --namespace-labels %q: %w", *nsLabels, err)
+		return fmt.Errorf("invalid --namespace-labels %q: %w", o.nsLabels, err)
 	}
-	off := offlineNamespaces{labels: pol.NamespaceLabels(), mesh: mesh}
+	off := offlineNamespaces{labels: pol.NamespaceLabels(), mesh: o.mesh}
 	maps.Copy(off.labels, set)
 
 	// Everything is mutated before anything is written, so a bad document
 	// leaves stdout empty.
 	var out bytes.Buffer
 	var summary []string
-	for _, name := range files {
+	for _, name := range o.files {
 		data, err := readInput(name, stdin)
 		if err != nil {
 			return err
@@ -117,7 +132,7 @@ func runMutate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if _, err := stdout.Write(out.Bytes()); err != nil {
 		return fmt.Errorf("failed to write output: %w", err)
 	}
-	if !*quiet {
+	if !o.quiet {
 		for _, s := range summary {
 			fmt.Fprintln(stderr, s)
 		}

@@ -1,9 +1,10 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"strconv"
+
+	"github.com/spf13/pflag"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
@@ -13,12 +14,12 @@ import (
 // apply every flag that was set on the command line over the file, so flags
 // win.
 type policyFlags struct {
-	fs   *flag.FlagSet
+	fs   *pflag.FlagSet
 	file string
 	set  map[string]func(*policy.Config, string)
 }
 
-func addPolicyFlags(fs *flag.FlagSet) *policyFlags {
+func addPolicyFlags(fs *pflag.FlagSet) *policyFlags {
 	pf := &policyFlags{fs: fs, set: map[string]func(*policy.Config, string){}}
 	fs.StringVar(&pf.file, "config", "", "path to the policy file (YAML); empty means all defaults")
 	pf.str("discovery-address", "istiod address as host:port (mesh.discoveryAddress); default derived from the namespace's revision",
@@ -62,7 +63,7 @@ func (pf *policyFlags) load() (*policy.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	pf.fs.Visit(func(f *flag.Flag) {
+	pf.fs.Visit(func(f *pflag.Flag) {
 		if apply, ok := pf.set[f.Name]; ok {
 			apply(&cfg, f.Value.String())
 		}

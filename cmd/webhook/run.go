@@ -3,54 +3,141 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
+
+	"github.com/spf13/cobra"
 )
 
 // serveFunc starts the server with its final options. Tests pass their own
 // to capture the options without starting anything.
 type serveFunc func(ctx context.Context, o *serveOptions) error
 
-const usage = `usage:
-  webhook [serve] [flags]        serve admission requests (the default)
-  webhook mutate -f FILE [flags] mutate manifests offline and print them as YAML
+// usageError is a mistake in the command line: exit code 2, and a pointer
+// to the help.
+type usageError struct{ err error }
 
-Run "webhook serve -h" or "webhook mutate -h" for the flags.
-`
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
 
-// run dispatches the subcommand and returns the process exit code.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, serveFn serveFunc) int {
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+// noArgs refuses positional arguments as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("%s takes no arguments, got %q", cmd.CommandPath(), args)}
 	}
-	var err error
-	switch cmd {
-	case "serve":
-		err = runServe(ctx, args, stderr, serveFn)
-	case "mutate":
-		err = runMutate(args, stdin, stdout, stderr)
-	case "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "webhook: unknown command %q\n%s", cmd, usage)
-		return 2
+	return nil
+}
+
+// newRootCommand builds the command tree. Help goes to stdout, errors to
+// stderr.
+func newRootCommand(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, serveFn serveFunc) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "webhook",
+		Short: "gatemesh puts Envoy API gateway proxies into an Istio sidecar mesh",
+		Long: `gatemesh is a mutating admission webhook that puts Envoy API gateway
+proxies (Gloo Gateway, kgateway) into an Istio sidecar mesh: it injects
+istio-proxy and sds into gateway proxy pods in namespaces labelled
+gatemesh.io/injection=enabled, and stamps Istio mTLS onto Gloo Upstreams
+and kgateway Backends.
+
+The Deployment runs "webhook serve". The other commands work offline on
+manifests, the way the webhook would admit them.`,
+		Version:       version(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		return 2
-	default:
-		fmt.Fprintf(stderr, "webhook %s: %v\n", cmd, err)
-		return 1
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
+	root.AddCommand(
+		newServeCommand(ctx, serveFn),
+		newMutateCommand(),
+		newVersionCommand(),
+	)
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of gatemesh",
+		Args:  noArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "webhook %s\n", version())
+		},
 	}
 }
 
-// errUsage marks an error the flag package has already reported.
-var errUsage = errors.New("usage error")
+// version is the module version and VCS revision the binary was built
+// from, as Go's build info records them.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "-dirty"
+			}
+		}
+	}
+	if rev != "" {
+		v += " " + rev + modified
+	}
+	return v
+}
+
+// legacyServe reports whether args are flags for serve given without the
+// command, the way manifests before the command tree ran it.
+func legacyServe(args []string) bool {
+	if len(args) == 0 || !strings.HasPrefix(args[0], "-") {
+		return false
+	}
+	switch strings.SplitN(args[0], "=", 2)[0] {
+	case "-h", "--help", "--version", "-v":
+		return false
+	}
+	return true
+}
+
+// run executes the command line and returns the process exit code: 0 on
+// success, 1 when the command failed, 2 for a mistake in the command line.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, serveFn serveFunc) int {
+	if legacyServe(args) {
+		fmt.Fprintln(stderr, `webhook: flags without a command are deprecated; run "webhook serve" with them`)
+		args = append([]string{"serve"}, args...)
+	}
+	root := newRootCommand(ctx, stdin, stdout, stderr, serveFn)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
+		fmt.Fprintf(stderr, "Error: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
+		return 2
+	}
+	fmt.Fprintf(stderr, "Error: %s: %v\n", cmd.CommandPath(), err)
+	return 1
+}

@@ -3,13 +3,12 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -46,10 +45,19 @@ type serveOptions struct {
 	Zap        zap.Options
 }
 
-func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serveFunc) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newServeCommand(ctx context.Context, serveFn serveFunc) *cobra.Command {
 	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Serve admission requests (what the Deployment runs)",
+		Long: `Serve the mutating admission webhooks: inject istio-proxy and sds into
+gateway proxy pods in opted-in namespaces, add the SDS cluster to their
+bootstrap ConfigMaps, and stamp Istio mTLS onto Gloo Upstreams and kgateway
+Backends. With --reconcile, the elected leader also re-decides backends
+when their namespaces' mesh labels change.`,
+		Args: noArgs,
+	}
+	fs := cmd.Flags()
 	pf := addPolicyFlags(fs)
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig path; empty means in-cluster or $KUBECONFIG")
 	fs.StringVar(&o.Host, "webhook-host", "", "address the webhook server binds; empty means all")
@@ -64,8 +72,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serv
 	fs.StringVar(&o.TLSMin, "tls-min-version", "1.2", "lowest TLS version served: 1.2 or 1.3")
 	fs.StringVar(&o.ClientCA, "client-ca", "",
 		"PEM file of CAs for the API server's client certificate; when set, clients without one are refused")
+	// The line break keeps "(default ...)" on the line after the flag's
+	// name, where test/attack reads it.
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 5*time.Second,
-		"on SIGTERM, how long readiness fails before the server stops taking connections; requests in flight then finish")
+		"on SIGTERM, how long readiness fails before the server stops taking connections;\nrequests in flight then finish")
 	fs.Int64Var(&o.Limits.MaxInflightBytes, "max-inflight-bytes", admit.DefaultMaxInflightBytes,
 		"request bytes held in memory at once, by all requests together, counted as they arrive; beyond it a request gets 503")
 	fs.IntVar(&o.Limits.MaxInflightRequests, "max-inflight-requests", admit.DefaultMaxInflightRequests,
@@ -79,17 +89,20 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serv
 	fs.Float64Var(&o.reconcileQPS, "reconcile-qps", 100, "writes a second the reconciler sends at most, on a client of its own")
 	fs.IntVar(&o.Reconciler.Burst, "reconcile-burst", 200, "burst of the reconciler's writes above --reconcile-qps")
 	fs.IntVar(&o.Reconciler.Workers, "reconcile-workers", 4, "objects re-decided at once, per kind")
-	o.Zap.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	zfs := flag.NewFlagSet("zap", flag.ContinueOnError)
+	o.Zap.BindFlags(zfs)
+	fs.AddGoFlagSet(zfs)
+	cmd.RunE = func(*cobra.Command, []string) error {
+		if err := o.complete(pf); err != nil {
 			return err
 		}
-		return errUsage
+		return serveFn(ctx, o)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "serve takes no arguments, got %q\n", fs.Args())
-		return errUsage
-	}
+	return cmd
+}
+
+// complete validates the flags and loads the policy.
+func (o *serveOptions) complete(pf *policyFlags) error {
 	if err := o.Certs.validate(); err != nil {
 		return err
 	}
@@ -112,10 +125,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer, serveFn serv
 		o.Leader.Namespace = cmp.Or(os.Getenv("POD_NAMESPACE"), o.Certs.Namespace)
 	}
 	var err error
-	if o.Policy, err = pf.load(); err != nil {
-		return err
-	}
-	return serveFn(ctx, o)
+	o.Policy, err = pf.load()
+	return err
 }
 
 // serve runs the webhook until stop ends, then drains: readiness fails at
