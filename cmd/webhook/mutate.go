@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -54,9 +51,8 @@ func parseMeshNamespaces(v string) (sets.Set[string], error) {
 
 // mutateOptions are the flags of mutate.
 type mutateOptions struct {
-	files    []string
-	nsLabels string
-	quiet    bool
+	manifests manifestOptions
+	nsLabels  string
 	// mesh is nil unless --mesh-namespaces was given.
 	mesh sets.Set[string]
 	pf   *policyFlags
@@ -78,15 +74,14 @@ stderr; nothing goes to stdout unless every document succeeded.`,
 		Args: noArgs,
 	}
 	fs := cmd.Flags()
-	fs.StringArrayVarP(&o.files, "filename", "f", nil, "manifest file (YAML or JSON, multi-document); - reads stdin; repeatable")
+	o.manifests.addFlags(fs)
 	fs.StringVar(&o.nsLabels, "namespace-labels", "", "labels every namespace is taken to carry, as k=v,k=v (for example istio.io/rev=1-28)")
-	fs.BoolVar(&o.quiet, "quiet", false, "do not print a summary line per document on stderr")
 	fs.Func("mesh-namespaces", "namespaces whose services are in the Istio mesh, as ns1,ns2, for Upstream and Backend targets (default: every namespace)",
 		func(v string) (err error) { o.mesh, err = parseMeshNamespaces(v); return err })
 	o.pf = addPolicyFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if len(o.files) == 0 {
-			return usageError{errors.New("at least one -f FILENAME is required")}
+		if err := o.manifests.validate(); err != nil {
+			return err
 		}
 		return o.run(cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 	}
@@ -105,59 +100,7 @@ func (o *mutateOptions) run(stdin io.Reader, stdout, stderr io.Writer) error {
 	off := offlineNamespaces{labels: pol.NamespaceLabels(), mesh: o.mesh}
 	maps.Copy(off.labels, set)
 
-	// Everything is mutated before anything is written, so a bad document
-	// leaves stdout empty.
-	var out bytes.Buffer
-	var summary []string
-	for _, name := range o.files {
-		data, err := readInput(name, stdin)
-		if err != nil {
-			return err
-		}
-		docs, err := stream(data, pol, off)
-		if err != nil {
-			return fmt.Errorf("%s: %w", displayName(name), err)
-		}
-		for _, doc := range docs {
-			if out.Len() > 0 {
-				out.WriteString("---\n")
-			}
-			out.Write(doc.YAML)
-			if r := doc.Result; r.Reason != "" {
-				summary = append(summary, fmt.Sprintf("%s document %d: %s %s/%s: %s (%s)",
-					displayName(name), r.Index+1, r.GroupVersionKind.Kind, r.Namespace, r.Name, r.Reason, r.Reason.Sentence()))
-			}
-		}
-	}
-	if _, err := stdout.Write(out.Bytes()); err != nil {
-		return fmt.Errorf("failed to write output: %w", err)
-	}
-	if !o.quiet {
-		for _, s := range summary {
-			fmt.Fprintln(stderr, s)
-		}
-	}
-	return nil
-}
-
-func readInput(name string, stdin io.Reader) ([]byte, error) {
-	if name == "-" {
-		data, err := io.ReadAll(stdin)
-		if err != nil {
-			return nil, fmt.Errorf("failed to read stdin: %w", err)
-		}
-		return data, nil
-	}
-	data, err := os.ReadFile(name)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read manifest: %w", err)
-	}
-	return data, nil
-}
-
-func displayName(name string) string {
-	if name == "-" {
-		return "<stdin>"
-	}
-	return name
+	return o.manifests.run(stdin, stdout, stderr, func(doc []byte) ([]byte, documentResult, error) {
+		return document(doc, pol, off)
+	})
 }

@@ -88,7 +88,7 @@ func TestMutateMalformedInputWritesNothing(t *testing.T) {
 			input: "apiVersion: v1\nkind: Pod\nmetadata: {labels: {gloo: gateway-proxy}}\nspec: {containers: 3}\n", wantMsg: "/spec/containers: must not be a number",
 		},
 		"a Deployment without a template": {
-			input: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {}\n", wantMsg: "has no spec.template",
+			input: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {}\n", wantMsg: "/spec/template: is required",
 		},
 	}
 	for name, tc := range cases {
