@@ -80,31 +80,55 @@ func (o *manifestOptions) inputs() ([]string, error) {
 	return names, nil
 }
 
-// run applies fn to every object of every input. Everything is done before
-// anything is written, so a bad document leaves stdout empty. A summary
-// line per handled object goes to stderr.
-func (o *manifestOptions) run(stdin io.Reader, stdout, stderr io.Writer, fn transform) error {
+// input is one manifest file, read.
+type input struct {
+	name string
+	data []byte
+}
+
+// load reads every input, stdin at most once.
+func (o *manifestOptions) load(stdin io.Reader) ([]input, error) {
 	names, err := o.inputs()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var out bytes.Buffer
-	var summary []string
+	var ins []input
 	for _, name := range names {
 		data, err := readInput(name, stdin)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		docs, err := stream(data, fn)
+		ins = append(ins, input{name: displayName(name), data: data})
+	}
+	return ins, nil
+}
+
+// run applies fn to every object of every input. Everything is done before
+// anything is written, so a bad document leaves stdout empty. A summary
+// line per object goes to stderr.
+func (o *manifestOptions) run(stdin io.Reader, stdout, stderr io.Writer, fn transform) error {
+	ins, err := o.load(stdin)
+	if err != nil {
+		return err
+	}
+	return o.process(ins, stdout, stderr, fn)
+}
+
+// process is run on inputs already read.
+func (o *manifestOptions) process(ins []input, stdout, stderr io.Writer, fn transform) error {
+	var out bytes.Buffer
+	var summary []string
+	for _, in := range ins {
+		docs, err := stream(in.data, fn)
 		if err != nil {
-			return fmt.Errorf("%s: %w", displayName(name), err)
+			return fmt.Errorf("%s: %w", in.name, err)
 		}
 		for _, doc := range docs {
 			if err := o.write(&out, doc.JSON); err != nil {
 				return err
 			}
 			for _, r := range doc.Results {
-				summary = append(summary, summaryLine(displayName(name), r))
+				summary = append(summary, summaryLine(in.name, r))
 			}
 		}
 	}

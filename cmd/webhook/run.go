@@ -63,6 +63,7 @@ manifests, the way the webhook would admit them.`,
 	root.AddCommand(
 		newServeCommand(ctx, serveFn),
 		newMutateCommand(),
+		newUninjectCommand(),
 		newVersionCommand(),
 	)
 	return root
