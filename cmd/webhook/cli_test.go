@@ -57,7 +57,7 @@ func TestNoArgumentsPrintsHelpAndServesNothing(t *testing.T) {
 	if code != 0 || o != nil || stderr != "" {
 		t.Fatalf("exit %d, started %v, stderr %q", code, o != nil, stderr)
 	}
-	for _, cmd := range []string{"serve", "mutate", "uninject", "version", "completion"} {
+	for _, cmd := range []string{"serve", "mutate", "uninject", "check", "version", "completion"} {
 		if !regexp.MustCompile(`(?m)^  ` + cmd + ` `).MatchString(stdout) {
 			t.Errorf("help does not list %q:\n%s", cmd, stdout)
 		}

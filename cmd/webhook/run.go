@@ -64,6 +64,7 @@ manifests, the way the webhook would admit them.`,
 		newServeCommand(ctx, serveFn),
 		newMutateCommand(),
 		newUninjectCommand(),
+		newCheckCommand(ctx),
 		newVersionCommand(),
 	)
 	return root
@@ -133,6 +134,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, err := root.ExecuteC()
 	if err == nil {
 		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
 	}
 	var ue usageError
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
