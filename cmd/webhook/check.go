@@ -48,7 +48,10 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 // checkOptions are the flags of check.
 type checkOptions struct {
 	kubeconfig, namespace string
-	pf                    *policyFlags
+	// For "check install": gatemesh's namespace, webhook configuration
+	// and Service.
+	installNamespace, webhookConfig, serviceName string
+	pf                                           *policyFlags
 	// newClient makes the client; tests may replace it.
 	newClient func(kubeconfig string) (client.Reader, error)
 }
@@ -56,7 +59,7 @@ type checkOptions struct {
 func newCheckCommand(ctx context.Context) *cobra.Command {
 	o := &checkOptions{newClient: liveClient}
 	cmd := &cobra.Command{
-		Use:   "check TYPE/NAME [flags]",
+		Use:   "check (TYPE/NAME | install) [flags]",
 		Short: "Say whether gatemesh injects or stamps an object in the cluster, and why",
 		Long: `Check an object in the cluster against the policy, like "istioctl x
 check-inject": a pod, a workload's pod template, a namespace, a Gloo
@@ -64,12 +67,16 @@ Upstream or a kgateway Backend. It says what gatemesh decides and why, the
 istiod address and revision a pod gets, whether its bootstrap has the SDS
 cluster, and whether the object is stale against the current policy.
 Give it the policy the webhook serves (--config and the same flags).
+"check install" checks the installation: the webhook configuration is
+there, its caBundle verifies the serving certificate, the Service has
+ready endpoints.
 
 Exit codes: 0 as the policy wants it; 3 not injected, and the policy
 does not inject it; 4 action needed (stale, or not injected though it
 would be now: restart or re-apply it); 1 the check failed; 2 usage.`,
 		Example: `  webhook check pod/gateway-proxy-7d9f -n gloo-system --config policy.yaml
-  webhook check upstream/default-httpbin-8000 -n gloo-system`,
+  webhook check upstream/default-httpbin-8000 -n gloo-system
+  webhook check install`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("%s takes one TYPE/NAME, got %d arguments", cmd.CommandPath(), len(args))}
@@ -80,8 +87,14 @@ would be now: restart or re-apply it); 1 the check failed; 2 usage.`,
 	fs := cmd.Flags()
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig path; empty means $KUBECONFIG or in-cluster")
 	fs.StringVarP(&o.namespace, "namespace", "n", "default", "namespace of the object")
+	fs.StringVar(&o.installNamespace, "gatemesh-namespace", "gatemesh-system", "check install: the namespace gatemesh runs in")
+	fs.StringVar(&o.webhookConfig, "webhook-config-name", "gatemesh", "check install: the MutatingWebhookConfiguration")
+	fs.StringVar(&o.serviceName, "service-name", "gatemesh-webhook", "check install: the webhook Service")
 	o.pf = addPolicyFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if args[0] == "install" {
+			return o.run(ctx, cmd.OutOrStdout(), schema.GroupVersionKind{}, "")
+		}
 		kind, name, ok := strings.Cut(strings.ToLower(args[0]), "/")
 		gvk, known := checkKinds[strings.TrimSuffix(kind, "s")]
 		if !ok || !known || name == "" {
@@ -115,9 +128,12 @@ func (o *checkOptions) run(ctx context.Context, out io.Writer, gvk schema.GroupV
 	}
 	ck := &checker{ctx: ctx, c: c, pol: pol, out: out}
 	var code int
-	if gvk.Kind == "Namespace" {
+	switch gvk.Kind {
+	case "":
+		code, err = ck.install(o)
+	case "Namespace":
 		code, err = ck.namespace(name)
-	} else {
+	default:
 		var obj *unstructured.Unstructured
 		if obj, err = ck.get(gvk, o.namespace, name); err != nil {
 			return err

@@ -2,15 +2,24 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/gatemesh/gatemesh/certs"
 )
 
 // checkCLI is the webhook binary, built for one test, and a kubeconfig for
@@ -124,7 +133,13 @@ func TestCheckUpstreams(t *testing.T) {
 	if err := unstructured.SetNestedMap(userTLS.Object, map[string]any{"sni": "example.com"}, "spec", "sslConfig"); err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range []*unstructured.Unstructured{upstream("in-mesh", gw, mesh), upstream("not-in-mesh", gw, plain), optedOut, userTLS} {
+	static := &unstructured.Unstructured{Object: map[string]any{
+		"metadata": map[string]any{"name": "static-external", "namespace": gw},
+		"spec": map[string]any{"type": "Static", "static": map[string]any{
+			"hosts": []any{map[string]any{"host": "example.com", "port": int64(80)}}}},
+	}}
+	static.SetGroupVersionKind(backendGVK)
+	for _, u := range []*unstructured.Unstructured{upstream("in-mesh", gw, mesh), upstream("not-in-mesh", gw, plain), optedOut, userTLS, static} {
 		createUpstream(t, u)
 	}
 
@@ -133,11 +148,12 @@ func TestCheckUpstreams(t *testing.T) {
 		wantCode int
 		want     string
 	}{
-		"stamped with Istio mTLS":            {[]string{"upstream/in-mesh"}, 0, "mtls istio: target_in_mesh"},
-		"stamped disabled: target outside":   {[]string{"upstream/not-in-mesh"}, 0, "mtls disabled: target_namespace_not_in_mesh"},
-		"stamped disabled: opted out":        {[]string{"upstream/opted-out"}, 0, "mtls disabled: opted_out"},
-		"left alone: the user's own TLS":     {[]string{"upstream/user-tls"}, 0, "user_tls"},
-		"stale once auto mTLS is turned off": {[]string{"upstream/in-mesh", "--auto-mtls=false"}, 4, "would make it unstamped"},
+		"stamped with Istio mTLS":                {[]string{"upstream/in-mesh"}, 0, "mtls istio: target_in_mesh"},
+		"stamped disabled: target outside":       {[]string{"upstream/not-in-mesh"}, 0, "mtls disabled: target_namespace_not_in_mesh"},
+		"stamped disabled: opted out":            {[]string{"upstream/opted-out"}, 0, "mtls disabled: opted_out"},
+		"left alone: the user's own TLS":         {[]string{"upstream/user-tls"}, 0, "user_tls"},
+		"a kgateway Backend outside the cluster": {[]string{"backend/static-external"}, 0, "mtls disabled: target_external"},
+		"stale once auto mTLS is turned off":     {[]string{"upstream/in-mesh", "--auto-mtls=false"}, 4, "would make it unstamped"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -147,5 +163,83 @@ func TestCheckUpstreams(t *testing.T) {
 				t.Errorf("exit %d (want %d), output lacks %q?\n%s", code, tc.wantCode, tc.want, got)
 			}
 		})
+	}
+}
+
+// TestCheckInstall: check install finds a webhook configuration whose
+// caBundle verifies the serving certificate and a Service with ready
+// endpoints (exit 0), and says what is wrong when not (exit 4). It uses a
+// webhook configuration of its own, whose webhook matches no request, so
+// the suite's keeps working.
+func TestCheckInstall(t *testing.T) {
+	cli := buildCheckCLI(t)
+	ctx := testCtx(t)
+	ns := namespace(t, "check-install", nil)
+	host := ns // a distinct name for the webhook configuration too
+	files, err := certs.NewServingFiles(certs.ServiceHosts("gatemesh-webhook", ns), time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	none := admissionv1.SideEffectClassNone
+	path := "/never"
+	mwc := &admissionv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: host},
+		Webhooks: []admissionv1.MutatingWebhook{{
+			Name: "never.gatemesh.io", AdmissionReviewVersions: []string{"v1"}, SideEffects: &none,
+			ClientConfig: admissionv1.WebhookClientConfig{
+				Service:  &admissionv1.ServiceReference{Namespace: ns, Name: "gatemesh-webhook", Path: &path},
+				CABundle: files.CA,
+			},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"never": "matches"}},
+		}},
+	}
+	if err := suite.cp.Client.Create(ctx, mwc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = suite.cp.Client.Delete(context.Background(), mwc) })
+	args := []string{"install", "--gatemesh-namespace", ns, "--webhook-config-name", host}
+
+	code, got := cli.run(t, args...)
+	t.Logf("webhook check install: exit %d\n%s", code, got)
+	for _, want := range []string{"ok   MutatingWebhookConfiguration", "serving certificate not checked", "FAIL Service gatemesh-webhook: no ready endpoints"} {
+		if code != 4 || !strings.Contains(got, want) {
+			t.Errorf("before the Secret and endpoints: exit %d (want 4), or no %q", code, want)
+		}
+	}
+
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gatemesh-webhook-certs"},
+		Data: map[string][]byte{corev1.TLSCertKey: files.Cert}}
+	ready := true
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gatemesh-webhook-x",
+			Labels: map[string]string{discoveryv1.LabelServiceName: "gatemesh-webhook"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+	}
+	for _, obj := range []client.Object{secret, slice} {
+		if err := suite.cp.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, got = cli.run(t, args...)
+	t.Logf("webhook check install: exit %d\n%s", code, got)
+	for _, want := range []string{"ok   Secret gatemesh-webhook-certs: the caBundle verifies", "ok   Service gatemesh-webhook: 1 ready endpoints"} {
+		if code != 0 || !strings.Contains(got, want) {
+			t.Errorf("installed: exit %d (want 0), or no %q", code, want)
+		}
+	}
+
+	// A serving certificate from another CA is caught.
+	other, err := certs.NewServingFiles(certs.ServiceHosts("gatemesh-webhook", ns), time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret.Data[corev1.TLSCertKey] = other.Cert
+	if err := suite.cp.Client.Update(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	code, got = cli.run(t, args...)
+	if want := "FAIL Secret gatemesh-webhook-certs: the caBundle does not verify"; code != 4 || !strings.Contains(got, want) {
+		t.Errorf("another CA: exit %d (want 4), or no %q:\n%s", code, want, got)
 	}
 }
