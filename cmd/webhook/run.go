@@ -109,26 +109,9 @@ func version() string {
 	return v
 }
 
-// legacyServe reports whether args are flags for serve given without the
-// command, the way manifests before the command tree ran it.
-func legacyServe(args []string) bool {
-	if len(args) == 0 || !strings.HasPrefix(args[0], "-") {
-		return false
-	}
-	switch strings.SplitN(args[0], "=", 2)[0] {
-	case "-h", "--help", "--version", "-v":
-		return false
-	}
-	return true
-}
-
 // run executes the command line and returns the process exit code: 0 on
 // success, 1 when the command failed, 2 for a mistake in the command line.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, serveFn serveFunc) int {
-	if legacyServe(args) {
-		fmt.Fprintln(stderr, `webhook: flags without a command are deprecated; run "webhook serve" with them`)
-		args = append([]string{"serve"}, args...)
-	}
 	root := newRootCommand(ctx, stdin, stdout, stderr, serveFn)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteC()
