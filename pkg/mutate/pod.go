@@ -33,6 +33,7 @@ func injectPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, plan policy.PodPla
 		return plan.Skip, nil
 	}
 	set := cache.sidecars(plan)
+	status := set.statusFor(meta.Annotations)
 	// Each ensure reports whether it changed anything, so an injected pod
 	// is recognised without comparing whole pods.
 	var changed [5]bool
@@ -46,7 +47,7 @@ func injectPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, plan policy.PodPla
 		changed[2] = changed[2] || c
 	}
 	changed[3] = ensureAnnotation(meta, IstioInjectAnnotation, "false")
-	changed[4] = ensureAnnotation(meta, StatusAnnotation, set.status)
+	changed[4] = ensureAnnotation(meta, StatusAnnotation, status)
 	if !slices.Contains(changed[:], true) {
 		return policy.ReasonAlreadyInjected, set
 	}

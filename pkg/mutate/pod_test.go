@@ -2,6 +2,7 @@ package mutate
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -235,5 +236,49 @@ func TestVolumesAreTheInjectedOnes(t *testing.T) {
 	want := policy.InjectedVolumes()
 	if diff := cmp.Diff(want[:], names); diff != "" {
 		t.Errorf("volumes() (-policy.InjectedVolumes,+volumes):\n%s", diff)
+	}
+}
+
+// TestStatusListsOnlyWhatGatemeshSet: a pod that already carries
+// sidecar.istio.io/inject: "false" keeps it as its own (the status does not
+// claim it, so undoing the injection leaves it), and a second pass, with or
+// without the cache, changes nothing.
+func TestStatusListsOnlyWhatGatemeshSet(t *testing.T) {
+	pol := defaultPolicy(t)
+	for name, pod := range map[string]*corev1.Pod{
+		"the user's own false": glooPod().annotation(IstioInjectAnnotation, "false").obj(),
+		"none":                 glooPod().obj(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, userHad := pod.Annotations[IstioInjectAnnotation]
+			raw, err := json.Marshal(pod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cache := range []*SidecarCache{nil, {}} {
+				ops, _, err := patchPod(raw, pol, enabledNS, cache)
+				if err != nil {
+					t.Fatal(err)
+				}
+				injected, err := strictApply(raw, ops)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got corev1.Pod
+				if err := json.Unmarshal(injected, &got); err != nil {
+					t.Fatal(err)
+				}
+				status, ok := ParseStatus(got.Annotations)
+				if !ok {
+					t.Fatal("no status")
+				}
+				if claims := slices.Contains(status.Annotations, IstioInjectAnnotation); claims == userHad {
+					t.Errorf("status claims %s: %v, want %v", IstioInjectAnnotation, claims, !userHad)
+				}
+				if again, _, _ := patchPod(injected, pol, enabledNS, cache); len(again) != 0 {
+					t.Errorf("second pass: %v", again)
+				}
+			}
+		})
 	}
 }

@@ -116,7 +116,7 @@ func PodPatch(raw []byte, head *PodHead, plan policy.PodPlan, cache *SidecarCach
 		if set := cache.sidecars(plan); set.appends != nil {
 			outMeta := metav1.ObjectMeta{Annotations: maps.Clone(meta.Annotations)}
 			ensureAnnotation(&outMeta, IstioInjectAnnotation, "false")
-			ensureAnnotation(&outMeta, StatusAnnotation, set.status)
+			ensureAnnotation(&outMeta, StatusAnnotation, set.statusFor(meta.Annotations))
 			ops := metaPatch(make([]jsonpatch.Operation, 0, 2+len(set.appends)), head, annotationsPresent, meta.Annotations, outMeta.Annotations)
 			return append(ops, set.appends...), policy.ReasonInjected, nil
 		}

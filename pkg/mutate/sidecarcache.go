@@ -3,6 +3,7 @@ package mutate
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -17,7 +18,10 @@ import (
 type sidecarSet struct {
 	istioProxy, sds corev1.Container
 	volumes         []corev1.Volume
-	status          string
+	// status records everything injection adds; statusKept is the same
+	// without the sidecar.istio.io/inject annotation, for a pod that
+	// already carried it (see statusFor).
+	status, statusKept string
 	// encoded holds each container's and volume's JSON by name when a
 	// SidecarCache built the set; it is nil otherwise.
 	encoded map[string]jsontext.Value
@@ -37,12 +41,30 @@ func buildSidecars(plan policy.PodPlan) *sidecarSet {
 	for _, v := range vols {
 		status.Volumes = append(status.Volumes, v.Name)
 	}
-	return &sidecarSet{
+	set := &sidecarSet{
 		istioProxy: istioProxyContainer(plan),
 		sds:        sdsContainer(plan),
 		volumes:    vols,
 		status:     status.String(),
 	}
+	status.Annotations = []string{}
+	set.statusKept = status.String()
+	return set
+}
+
+// statusFor is the status annotation for a pod whose annotations, before
+// injection, are annotations: it lists sidecar.istio.io/inject only when
+// gatemesh sets it, so that undoing the injection never removes a user's
+// own "false". A status gatemesh wrote earlier decides for a pod it
+// injected, so a second injection changes nothing.
+func (s *sidecarSet) statusFor(annotations map[string]string) string {
+	if v, ok := annotations[IstioInjectAnnotation]; !ok || v != "false" {
+		return s.status
+	}
+	if prior, ok := ParseStatus(annotations); ok && slices.Contains(prior.Annotations, IstioInjectAnnotation) {
+		return s.status
+	}
+	return s.statusKept
 }
 
 // encode fills in the set's JSON.
