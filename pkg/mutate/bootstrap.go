@@ -3,6 +3,7 @@ package mutate
 import (
 	"strings"
 
+	"go.yaml.in/yaml/v3"
 	"gomodules.xyz/jsonpatch/v2"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
@@ -114,12 +115,13 @@ func EditBootstrap(text, mark string, plan *policy.BootstrapPlan) (string, strin
 	if reason != "" {
 		return text, mark, reason, nil
 	}
-	own := d.ownCluster(mark)
+	hash, created := splitMark(mark)
+	own := d.ownCluster(hash)
 	if plan == nil {
 		if own < 0 && mark == "" {
 			return text, mark, policy.ReasonNamespaceNotEnabled, nil
 		}
-		return d.removeOwn(own, mark)
+		return d.removeOwn(own, mark, created)
 	}
 	c, err := newSDSCluster(plan)
 	if err != nil {
@@ -128,20 +130,83 @@ func EditBootstrap(text, mark string, plan *policy.BootstrapPlan) (string, strin
 	switch {
 	case d.namedCluster(c.name, own):
 		return text, mark, policy.ReasonBootstrapClusterForeign, nil
-	case own >= 0 && mark == c.hash:
+	case own >= 0 && hash == c.hash:
 		return text, mark, policy.ReasonBootstrapClusterPresent, nil
 	}
 	out, reason, err := d.ensure(c, own)
 	if reason != policy.ReasonBootstrapClusterAdded && reason != policy.ReasonBootstrapClusterUpdated {
 		return text, mark, reason, err
 	}
-	return out, c.hash, reason, nil
+	if own < 0 {
+		created = d.creates()
+	}
+	return out, c.hash + created, reason, nil
+}
+
+// What gatemesh created to hold its cluster, recorded at the end of its
+// owner mark, so that removing the cluster removes them too and gives the
+// bootstrap back as it was.
+const (
+	// createdClusters: the static_resources.clusters key.
+	createdClusters = "+clusters"
+	// createdStatic: the static_resources key, holding only clusters.
+	createdStatic = "+static_resources"
+)
+
+// splitMark splits an owner mark into the cluster's hash and what gatemesh
+// created for it ("" or one of the created constants).
+func splitMark(mark string) (hash, created string) {
+	if i := strings.IndexByte(mark, '+'); i >= 0 {
+		return mark[:i], mark[i:]
+	}
+	return mark, ""
+}
+
+// creates says what adding a cluster to d creates besides the cluster.
+func (d *bootstrapDoc) creates() string {
+	switch {
+	case d.static == nil:
+		return createdStatic
+	case d.clusters == nil && d.static.Kind == yaml.MappingNode:
+		return createdClusters
+	}
+	return ""
+}
+
+// dropCreated removes from text, whose gatemesh cluster was just cut, the
+// empty clusters key (and static_resources) gatemesh had created, as
+// created says. It leaves text as it is unless they are empty, in block
+// style, and on lines of their own.
+func dropCreated(text, created string) string {
+	if created == "" {
+		return text
+	}
+	d, reason, err := parseBootstrap(text)
+	if err != nil || reason != "" || d.clustersKey == nil || d.static.Style&yaml.FlowStyle != 0 ||
+		!(isNull(d.clusters) || (d.clusters.Kind == yaml.SequenceNode && len(d.clusters.Content) == 0)) {
+		return text
+	}
+	from, to := d.clustersKey.Line, d.clustersKey.Line
+	if !strings.HasPrefix(strings.TrimSpace(d.line(to)), "clusters:") || (d.clusters.Line != 0 && d.clusters.Line != to) {
+		return text
+	}
+	if created == createdStatic {
+		if len(d.static.Content) != 2 || d.staticKey.Line+1 != from || strings.TrimSpace(d.line(d.staticKey.Line)) != "static_resources:" {
+			return text
+		}
+		from = d.staticKey.Line
+	}
+	end := len(text)
+	if to < len(d.lines) {
+		end = d.lines[to]
+	}
+	return text[:d.lines[from-1]] + text[end:]
 }
 
 // removeOwn cuts gatemesh's cluster, the own-th, out of the bootstrap and
 // drops the mark, or only drops the mark when own < 0. When it cannot cut
 // the cluster, it keeps the mark, so a later edit can.
-func (d *bootstrapDoc) removeOwn(own int, mark string) (string, string, policy.Reason, error) {
+func (d *bootstrapDoc) removeOwn(own int, mark, created string) (string, string, policy.Reason, error) {
 	if own < 0 {
 		return d.text, "", policy.ReasonBootstrapClusterRemoved, nil
 	}
@@ -152,7 +217,7 @@ func (d *bootstrapDoc) removeOwn(own int, mark string) (string, string, policy.R
 	if !ok || !d.verify(out, without(d.list, own)) {
 		return d.text, mark, policy.ReasonBootstrapUnsupported, nil
 	}
-	return out, "", policy.ReasonBootstrapClusterRemoved, nil
+	return dropCreated(out, created), "", policy.ReasonBootstrapClusterRemoved, nil
 }
 
 // ensure adds cluster c as the first of the list, replacing gatemesh's

@@ -192,12 +192,12 @@ func TestBootstrapPatch(t *testing.T) {
 		"no clusters list: created": {
 			text: ptrTo("static_resources:\n  listeners: []\nnode: {}\n"), plan: plan,
 			wantText: "static_resources:\n  clusters:\n" + chartCluster("  ", "\n") + "  listeners: []\nnode: {}\n",
-			wantMark: mark, wantReason: policy.ReasonBootstrapClusterAdded,
+			wantMark: mark + "+clusters", wantReason: policy.ReasonBootstrapClusterAdded,
 		},
 		"no static_resources: created": {
 			text: ptrTo("# dynamic only\nnode: {}\n"), plan: plan,
 			wantText: "# dynamic only\nstatic_resources:\n  clusters:\n" + chartCluster("  ", "\n") + "node: {}\n",
-			wantMark: mark, wantReason: policy.ReasonBootstrapClusterAdded,
+			wantMark: mark + "+static_resources", wantReason: policy.ReasonBootstrapClusterAdded,
 		},
 		"empty flow list": {
 			text: ptrTo("static_resources: {clusters: []} # flow\n"), plan: plan,
@@ -377,6 +377,45 @@ func TestBootstrapHasCluster(t *testing.T) {
 			got, err := BootstrapHasCluster(tc.text, "gateway_proxy_sds")
 			if got != tc.want || (err != nil) != tc.wantErr || (err != nil && !IsInputError(err)) {
 				t.Errorf("BootstrapHasCluster = %v, %v; want %v, error %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestBootstrapOptOutRemovesWhatGatemeshCreated: where gatemesh had to
+// create the cluster list, or static_resources, to hold its cluster,
+// removing the cluster removes them too, and the bootstrap is as it was.
+func TestBootstrapOptOutRemovesWhatGatemeshCreated(t *testing.T) {
+	// Two layouts come back equal in value only: a null list gatemesh
+	// filled stays an empty list, and a list gatemesh created inside a flow
+	// mapping stays there, empty.
+	valueOnly := map[string]string{
+		"static_resources:\n  clusters:\nnode: {}\n":    "static_resources:\n  clusters: []\nnode: {}\n",
+		"static_resources: {listeners: []}\nnode: {}\n": "static_resources: {\"clusters\": [], listeners: []}\nnode: {}\n",
+	}
+	for name, text := range map[string]string{
+		"no clusters list":     "node: {id: gw}\nstatic_resources:\n  # listeners only\n  listeners: []\ndynamic_resources: {}\n",
+		"no static_resources":  "# dynamic only\nnode: {}\n",
+		"an empty list, kept":  "static_resources:\n  clusters: []\nnode: {}\n",
+		"a null list":          "static_resources:\n  clusters:\nnode: {}\n",
+		"CRLF, no list":        "node: {}\r\nstatic_resources:\r\n  listeners: []\r\n",
+		"flow static, no list": "static_resources: {listeners: []}\nnode: {}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			added, mark, reason, err := EditBootstrap(text, "", chartPlan())
+			if err != nil || reason != policy.ReasonBootstrapClusterAdded {
+				t.Fatalf("add: %q, %v", reason, err)
+			}
+			back, mark, reason, err := EditBootstrap(added, mark, nil)
+			if err != nil || reason != policy.ReasonBootstrapClusterRemoved || mark != "" {
+				t.Fatalf("remove: %q, mark %q, %v", reason, mark, err)
+			}
+			want := text
+			if v, ok := valueOnly[text]; ok {
+				want = v
+			}
+			if diff := cmp.Diff(want, back); diff != "" {
+				t.Errorf("opt-out does not give the bootstrap back (-want,+got):\n%s", diff)
 			}
 		})
 	}
