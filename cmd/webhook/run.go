@@ -39,8 +39,9 @@ func newRootCommand(ctx context.Context, stdin io.Reader, stdout, stderr io.Writ
 		Long: `gatemesh is a mutating admission webhook that puts Envoy API gateway
 proxies (Gloo Gateway, kgateway) into an Istio sidecar mesh: it injects
 istio-proxy and sds into gateway proxy pods in namespaces labelled
-gatemesh.io/injection=enabled, and stamps Istio mTLS onto Gloo Upstreams
-and kgateway Backends.
+gatemesh.io/injection=enabled, adds the gateway_proxy_sds cluster to their
+Envoy bootstrap, and stamps Istio mTLS onto Gloo Upstreams and kgateway
+Backends.
 
 The Deployment runs "webhook serve". The other commands work offline on
 manifests, the way the webhook would admit them.`,
