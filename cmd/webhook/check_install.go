@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/x509"
 	"fmt"
+	"strings"
 	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
@@ -12,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/gatemesh/gatemesh/certs"
+	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
 // servingSecrets are where the serving certificate lives: cert-manager's
@@ -51,6 +53,7 @@ func (ck *checker) install(o *checkOptions) (int, error) {
 			}
 			ok("webhook %s: caBundle holds %d certificates", w.Name, len(cas))
 		}
+		ck.podMatchConditions(mwc, ok, fail)
 	}
 
 	ck.servingCert(o, pool, ok, fail)
@@ -108,4 +111,34 @@ func (ck *checker) servingCert(o *checkOptions, pool *x509.CertPool, ok, fail fu
 		return
 	}
 	fmt.Fprintf(ck.out, "  --   serving certificate not checked: none of the Secrets %v in %s\n", servingSecrets, o.installNamespace)
+}
+
+// podWebhook is the name of gatemesh's pod webhook in its configuration.
+const podWebhook = "pods.gatemesh.io"
+
+// podMatchConditions checks that the pod webhook's matchConditions select
+// the pods the policy's gateway proxy selectors select
+// (policy.PodMatchExpression): a policy that selects pods the webhook's
+// conditions leave out is never asked about them.
+func (ck *checker) podMatchConditions(mwc *admissionv1.MutatingWebhookConfiguration, ok, fail func(string, ...any)) {
+	want, err := policy.PodMatchExpression(ck.pol.Config().Selection.GatewayProxies)
+	if err != nil {
+		fail("policy: %v", err)
+		return
+	}
+	spaces := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	for _, w := range mwc.Webhooks {
+		if w.Name != podWebhook {
+			continue
+		}
+		for _, mc := range w.MatchConditions {
+			if spaces(mc.Expression) == spaces(want) {
+				ok("webhook %s: matchConditions select the policy's gateway proxies", w.Name)
+				return
+			}
+		}
+		fail("webhook %s: no matchCondition selects exactly the policy's gateway proxies; set its expression to:\n%s", w.Name, want)
+		return
+	}
+	fail("MutatingWebhookConfiguration %s has no webhook %s", mwc.Name, podWebhook)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/gatemesh/gatemesh/certs"
+	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
 // checkCLI is the webhook binary, built for one test, and a kubeconfig for
@@ -182,10 +184,15 @@ func TestCheckInstall(t *testing.T) {
 	}
 	none := admissionv1.SideEffectClassNone
 	path := "/never"
+	expr, err := policy.PodMatchExpression(policy.DefaultGatewayProxies())
+	if err != nil {
+		t.Fatal(err)
+	}
 	mwc := &admissionv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: host},
 		Webhooks: []admissionv1.MutatingWebhook{{
-			Name: "never.gatemesh.io", AdmissionReviewVersions: []string{"v1"}, SideEffects: &none,
+			Name: "pods.gatemesh.io", AdmissionReviewVersions: []string{"v1"}, SideEffects: &none,
+			MatchConditions: []admissionv1.MatchCondition{{Name: "gateway-proxy", Expression: expr}},
 			ClientConfig: admissionv1.WebhookClientConfig{
 				Service:  &admissionv1.ServiceReference{Namespace: ns, Name: "gatemesh-webhook", Path: &path},
 				CABundle: files.CA,
@@ -223,10 +230,17 @@ func TestCheckInstall(t *testing.T) {
 	}
 	code, got = cli.run(t, args...)
 	t.Logf("webhook check install: exit %d\n%s", code, got)
-	for _, want := range []string{"ok   Secret gatemesh-webhook-certs: the caBundle verifies", "ok   Service gatemesh-webhook: 1 ready endpoints"} {
+	for _, want := range []string{"ok   Secret gatemesh-webhook-certs: the caBundle verifies", "ok   Service gatemesh-webhook: 1 ready endpoints",
+		"ok   webhook pods.gatemesh.io: matchConditions select the policy's gateway proxies"} {
 		if code != 0 || !strings.Contains(got, want) {
 			t.Errorf("installed: exit %d (want 0), or no %q", code, want)
 		}
+	}
+
+	// matchConditions that drifted from the policy's selectors are caught.
+	code, got = cli.run(t, append(args, "--config", writeSelectors(t))...)
+	if code != 4 || !strings.Contains(got, "FAIL webhook pods.gatemesh.io: no matchCondition selects exactly the policy's gateway proxies") {
+		t.Errorf("a policy with other selectors: exit %d (want 4), or no drift failure:\n%s", code, got)
 	}
 
 	// A serving certificate from another CA is caught.
@@ -242,4 +256,16 @@ func TestCheckInstall(t *testing.T) {
 	if want := "FAIL Secret gatemesh-webhook-certs: the caBundle does not verify"; code != 4 || !strings.Contains(got, want) {
 		t.Errorf("another CA: exit %d (want 4), or no %q:\n%s", code, want, got)
 	}
+}
+
+// writeSelectors writes a policy file whose gateway proxy selectors are not
+// the defaults.
+func writeSelectors(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	body := "selection:\n  gatewayProxies:\n  - flavour: gloo\n    selector:\n      matchLabels: {app: my-gateway}\n"
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
