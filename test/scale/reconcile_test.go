@@ -61,6 +61,9 @@ func upstream(ns string, i int) *unstructured.Unstructured {
 func TestReconcileScale(t *testing.T) {
 	per := *upstreams / *namespaces
 	total := per * *namespaces
+	if err := resetCounters(); err != nil {
+		t.Fatal(err)
+	}
 	pol, err := policy.New(policy.Config{})
 	if err != nil {
 		t.Fatal(err)
