@@ -122,21 +122,28 @@ func New(restCfg *rest.Config, c Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Manager: mgr, delay: c.ShutdownDelay, drain: &drain{}}
-	ns := c.Namespaces
+	// Two views of one namespace cache. A pod's or a ConfigMap's own
+	// namespace exists (the API server checks that before any webhook), so
+	// a miss means the cache is behind, and own asks the API server. A
+	// backend's target namespaces may not exist at all: once the cache has
+	// synced, targets trusts it, and the backend handler lets at most one
+	// miss per review reach the API server before the cache has synced.
+	own, targets := c.Namespaces, c.Namespaces
 	var synced func() bool
-	if ns == nil {
+	if c.Namespaces == nil {
 		informer, err := mgr.GetCache().GetInformer(context.Background(), NamespaceMetadata(), cache.BlockUntilSynced(false))
 		if err != nil {
 			return nil, fmt.Errorf("failed to set up the namespace cache: %w", err)
 		}
 		synced = informer.HasSynced
-		ns = &CachedNamespaces{Reader: mgr.GetCache(), Live: mgr.GetAPIReader(), Synced: synced}
+		own = &CachedNamespaces{Reader: mgr.GetCache(), Live: mgr.GetAPIReader()}
+		targets = &CachedNamespaces{Reader: mgr.GetCache(), Live: mgr.GetAPIReader(), Synced: synced}
 	}
 	lim := newLimiter(c.Limits)
 	srv := mgr.GetWebhookServer()
-	srv.Register(PodPath, newPodEndpoint(&PodHandler{Policy: c.Policy, Namespaces: ns}, lim))
-	srv.Register(BackendPath, newEndpoint(&BackendHandler{Policy: c.Policy, Namespaces: ns}, lim))
-	srv.Register(BootstrapPath, newEndpoint(newBootstrapHandler(c.Policy, ns), lim))
+	srv.Register(PodPath, newPodEndpoint(&PodHandler{Policy: c.Policy, Namespaces: own}, lim))
+	srv.Register(BackendPath, newEndpoint(&BackendHandler{Policy: c.Policy, Namespaces: targets}, lim))
+	srv.Register(BootstrapPath, newEndpoint(newBootstrapHandler(c.Policy, own), lim))
 
 	checks := map[string]healthz.Checker{
 		"webhook":  srv.StartedChecker(),

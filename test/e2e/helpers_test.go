@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/gatemesh/gatemesh/pkg/admit"
 	"github.com/gatemesh/gatemesh/pkg/mutate"
 )
 
@@ -67,7 +68,42 @@ func namespace(t *testing.T, name string, labels map[string]string) string {
 	if err := EnsureNamespace(testCtx(t), suite.cp.Client, name, labels); err != nil {
 		t.Fatal(err)
 	}
+	waitCached(t, name, labels)
 	return name
+}
+
+// waitCached waits until gatemesh's namespace cache holds namespace name
+// with labels. A backend's target namespace is read from the cache alone
+// once it has synced (the reconciler corrects a decision made before the
+// cache caught up), so a test that creates a namespace and at once an
+// Upstream pointing at it waits here, as a user typing the commands would.
+func waitCached(t *testing.T, name string, labels map[string]string) {
+	t.Helper()
+	if suite.webhook == nil {
+		return
+	}
+	c := suite.webhook.Server.Manager.GetCache()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m := admit.NamespaceMetadata()
+		err := c.Get(testCtx(t), client.ObjectKey{Name: name}, m)
+		if err == nil && labelsInclude(m.Labels, labels) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("namespace %s did not reach gatemesh's cache with labels %v", name, labels)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func labelsInclude(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // optedIn is the label that opts a namespace in to injection.
