@@ -35,8 +35,21 @@ image-verify: ## build the image twice and check both builds have the same diges
 	@a=$$($(MAKE) -s image | tail -1); b=$$($(MAKE) -s image | tail -1); \
 	if [ "$$a" != "$$b" ]; then echo "image: not reproducible: $$a then $$b"; exit 1; fi; echo "image: reproducible, $$a"
 
+# The vulnerability database is the golang.org/x/vulndb module at this version,
+# fetched through the module proxy (checksum-verified like any module): its
+# data/osv holds one OSV file per vulnerability, which govulncheck reads as a
+# local database. Nothing is fetched from vuln.go.dev.
+VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
+.PHONY: vuln
+vuln: ## govulncheck ./... offline, against the Go vulnerability database from the golang.org/x/vulndb module; fails on any reachable finding
+	cd hack/tools/vuln && GOWORK=off $(GO) build -o $(BIN)/govulncheck golang.org/x/vuln/cmd/govulncheck
+	@db=$$(cd hack/tools/vuln && GOWORK=off GOFLAGS=-mod=mod $(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	test -d "$$db/data/osv" || { echo "vuln: no data/osv in golang.org/x/vulndb@$(VULNDB_VERSION) ($$db)"; exit 1; }; \
+	echo "vuln: $$(ls "$$db/data/osv" | wc -l) vulnerabilities in golang.org/x/vulndb@$(VULNDB_VERSION), $$($(GO) env GOVERSION)"; \
+	$(BIN)/govulncheck -db "file://$$db/data/osv" ./...
+
 .PHONY: test
-test: envtest-assets mesh-assets ## run every test: unit, golden, fuzz seeds, the envtest end-to-end suite and the real-mesh suite
+test: envtest-assets mesh-assets vuln ## run every test: govulncheck, unit, golden, fuzz seeds, the envtest end-to-end suite and the real-mesh suite
 	$(GO) vet ./...
 	KUBEBUILDER_ASSETS='$(KUBEBUILDER_ASSETS)' $(MESH_TEST_ENV) $(GO) test -count=1 ./...
 
