@@ -73,6 +73,19 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestReleaseVersion: a release build's -X main.releaseVersion is what
+// version and --version print.
+func TestReleaseVersion(t *testing.T) {
+	defer func(v string) { releaseVersion = v }(releaseVersion)
+	releaseVersion = "v9.8.7"
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, stdout, _, _ := runCmd(t, "", args...)
+		if code != 0 || !strings.HasPrefix(stdout, "webhook v9.8.7") {
+			t.Errorf("%v: exit %d, %q; want webhook v9.8.7", args, code, stdout)
+		}
+	}
+}
+
 func TestCompletion(t *testing.T) {
 	code, stdout, stderr, _ := runCmd(t, "", "completion", "bash")
 	if code != 0 || !strings.Contains(stdout, "__start_webhook") {

@@ -82,14 +82,24 @@ func newVersionCommand() *cobra.Command {
 	}
 }
 
-// version is the module version and VCS revision the binary was built
-// from, as Go's build info records them.
+// releaseVersion is the version a release build stamps in with
+// -ldflags "-X main.releaseVersion=v0.1.0" (make release); empty otherwise.
+var releaseVersion string
+
+// version is the release version, or else the module version Go's build
+// info records, followed by the VCS revision the binary was built from.
 func version() string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
+		if releaseVersion != "" {
+			return releaseVersion
+		}
 		return "unknown"
 	}
 	v := info.Main.Version
+	if releaseVersion != "" {
+		v = releaseVersion
+	}
 	if v == "" {
 		v = "(devel)"
 	}
