@@ -114,7 +114,9 @@ func version() string {
 			}
 		}
 	}
-	if rev != "" {
+	// A pseudo-version (v0.0.0-<time>-<rev12>[+dirty]) already names the
+	// revision.
+	if rev != "" && !strings.Contains(v, rev[:min(12, len(rev))]) {
 		v += " " + rev + modified
 	}
 	return v

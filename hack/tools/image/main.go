@@ -14,8 +14,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -32,7 +35,15 @@ func main() {
 	out := flag.String("out", "", "directory for oci/ (an OCI layout) and gatemesh.tar (a docker archive)")
 	tag := flag.String("tag", "ghcr.io/gatemesh/gatemesh:dev", "the image's name in the docker archive")
 	arch := flag.String("arch", runtime.GOARCH, "the binary's architecture")
+	check := flag.String("check", "", "instead of building: read the OCI layout in this directory, check the image runs as 65532:65532 with /webhook as its entrypoint, extract /webhook and run its version command")
 	flag.Parse()
+	if *check != "" {
+		if err := checkLayout(*check); err != nil {
+			fmt.Fprintln(os.Stderr, "image:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*binary, *out, *tag, *arch); err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
@@ -115,4 +126,100 @@ func binaryLayer(data []byte) (v1.Layer, error) {
 	b := buf.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
 		tarball.WithMediaType(types.OCILayer))
+}
+
+// checkLayout is what make image-verify asserts of a built image: one
+// image in the layout, its config running as 65532:65532 with /webhook as
+// the entrypoint, and /webhook, taken out of the layer, answering version
+// (when the image is for this machine's architecture).
+func checkLayout(dir string) error {
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		return err
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		return err
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	if len(m.Manifests) != 1 {
+		return fmt.Errorf("%s: %d manifests, want 1", dir, len(m.Manifests))
+	}
+	img, err := idx.Image(m.Manifests[0].Digest)
+	if err != nil {
+		return err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return err
+	}
+	if cf.Config.User != "65532:65532" {
+		return fmt.Errorf("config user %q, want 65532:65532", cf.Config.User)
+	}
+	if !slices.Equal(cf.Config.Entrypoint, []string{"/webhook"}) {
+		return fmt.Errorf("entrypoint %q, want [/webhook]", cf.Config.Entrypoint)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	if len(layers) != 1 {
+		return fmt.Errorf("%d layers, want 1", len(layers))
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tmp, err := os.MkdirTemp("", "gatemesh-image-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "webhook")
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return fmt.Errorf("no /webhook in the layer")
+		}
+		if err != nil {
+			return err
+		}
+		if h.Name != "webhook" {
+			continue
+		}
+		if h.Uid != 0 || h.Mode&0o755 != 0o755 {
+			return fmt.Errorf("/webhook: uid %d mode %o, want root-owned 0755", h.Uid, h.Mode)
+		}
+		f, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, io.LimitReader(tr, h.Size)); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		break
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	if cf.Architecture != runtime.GOARCH {
+		fmt.Printf("%s: user %s, entrypoint /webhook (%s image: not run on %s)\n", digest, cf.Config.User, cf.Architecture, runtime.GOARCH)
+		return nil
+	}
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "webhook ") {
+		return fmt.Errorf("/webhook version: %v: %s", err, out)
+	}
+	fmt.Printf("%s: user %s, /webhook version: %s", digest, cf.Config.User, out)
+	return nil
 }
