@@ -35,8 +35,9 @@ type Options struct {
 	SkipNameValidation bool
 }
 
-// DefaultSkipNamespaces are the namespaces the backend webhook is not called
-// for (manifests/base/mutatingwebhookconfiguration.yaml, backends.gatemesh.io).
+// DefaultSkipNamespaces are the namespaces the backend webhooks are not
+// called for (manifests/base/mutatingwebhookconfiguration.yaml,
+// backends.gatemesh.io and backends-other.gatemesh.io).
 var DefaultSkipNamespaces = []string{"kube-system", "gatemesh-system"}
 
 func (o Options) withDefaults() Options {

@@ -15,8 +15,10 @@ import (
 	"github.com/gatemesh/gatemesh/pkg/policy"
 )
 
-// The reconciler writes only the backends the backend webhook covers: its
-// skipped namespaces are the webhook's namespaceSelector, as shipped.
+// The reconciler writes only the backends the backend webhooks cover: both
+// leave out exactly its skipped namespaces, as shipped, and between them
+// (opted in: Fail; elsewhere: Ignore, which the reconciler repairs) they
+// cover every other namespace.
 func TestSkipNamespacesFollowTheWebhook(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("..", "..", "manifests", "base", "mutatingwebhookconfiguration.yaml"))
 	if err != nil {
@@ -26,16 +28,38 @@ func TestSkipNamespacesFollowTheWebhook(t *testing.T) {
 	if err := yaml.UnmarshalStrict(data, &mwc); err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(mwc.Webhooks, func(w admissionregistrationv1.MutatingWebhook) bool { return w.Name == "backends.gatemesh.io" })
-	if i < 0 {
-		t.Fatal("no backends.gatemesh.io webhook in the manifest")
-	}
-	sel := mwc.Webhooks[i].NamespaceSelector
-	want := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+	skip := metav1.LabelSelectorRequirement{
 		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: DefaultSkipNamespaces,
-	}}}
-	if diff := cmp.Diff(want, sel); diff != "" {
-		t.Errorf("the backend webhook's namespaceSelector is not the reconciler's DefaultSkipNamespaces (-want,+got):\n%s", diff)
+	}
+	fail, ignore := admissionregistrationv1.Fail, admissionregistrationv1.Ignore
+	want := map[string]struct {
+		Policy   *admissionregistrationv1.FailurePolicyType
+		Selector *metav1.LabelSelector
+	}{
+		"backends.gatemesh.io": {&fail, &metav1.LabelSelector{
+			MatchLabels:      map[string]string{"gatemesh.io/injection": "enabled"},
+			MatchExpressions: []metav1.LabelSelectorRequirement{skip},
+		}},
+		"backends-other.gatemesh.io": {&ignore, &metav1.LabelSelector{
+			MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "gatemesh.io/injection", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"enabled"}},
+				skip,
+			},
+		}},
+	}
+	for name, w := range want {
+		i := slices.IndexFunc(mwc.Webhooks, func(h admissionregistrationv1.MutatingWebhook) bool { return h.Name == name })
+		if i < 0 {
+			t.Errorf("no %s webhook in the manifest", name)
+			continue
+		}
+		h := mwc.Webhooks[i]
+		if diff := cmp.Diff(w.Policy, h.FailurePolicy); diff != "" {
+			t.Errorf("%s failurePolicy (-want,+got):\n%s", name, diff)
+		}
+		if diff := cmp.Diff(w.Selector, h.NamespaceSelector); diff != "" {
+			t.Errorf("%s namespaceSelector does not leave out exactly the reconciler's DefaultSkipNamespaces (-want,+got):\n%s", name, diff)
+		}
 	}
 }
 

@@ -11,9 +11,11 @@ import (
 
 // Scenario 6: gatemesh is down. With the shipped failurePolicy: Fail, a
 // gateway pod in an opted-in namespace is refused rather than created
-// without mTLS, and so is an Upstream write; pods in other namespaces, and
-// pods that are not gateways, are never sent to gatemesh and are created
-// as usual. When gatemesh is back, the refused pod is created injected.
+// without mTLS, and so is an Upstream write there; pods in other namespaces,
+// and pods that are not gateways, are never sent to gatemesh and are created
+// as usual, and an Upstream elsewhere is stored as sent (failurePolicy
+// Ignore: the reconciler repairs it). When gatemesh is back, the refused pod
+// is created injected.
 //
 // The test stops the suite's gatemesh and starts a new one before it ends,
 // whatever happens, so that it can run in any order with the others.
@@ -52,10 +54,17 @@ func TestWebhookDown(t *testing.T) {
 		}
 	})
 
-	t.Run("an Upstream write is refused, not stored without the mesh's mTLS", func(t *testing.T) {
+	t.Run("an Upstream write in an opted-in namespace is refused, not stored without the mesh's mTLS", func(t *testing.T) {
 		ctx := testCtx(t)
-		err := c.Create(ctx, upstream("httpbin-while-down", upstreamNS, "default"))
+		err := c.Create(ctx, upstream("httpbin-while-down", optedInNS, "default"))
 		checkRefusedBy(t, err, "backends.gatemesh.io")
+	})
+
+	t.Run("an Upstream write elsewhere is stored: an outage does not refuse every Upstream in the cluster", func(t *testing.T) {
+		ctx := testCtx(t)
+		if err := c.Create(ctx, upstream(unique("httpbin-while-down"), upstreamNS, "default")); err != nil {
+			t.Errorf("got %v, want the Upstream created (backends-other.gatemesh.io: failurePolicy Ignore)", err)
+		}
 	})
 
 	t.Run("the same gateway pod in an unlabelled namespace is created untouched", func(t *testing.T) {

@@ -47,7 +47,9 @@ func TestOverlaysApplyWithServerSideDryRun(t *testing.T) {
 			}
 			// The Namespace enforces the restricted Pod Security Standard,
 			// and the API server's PodSecurity admission checks a pod made
-			// from the Deployment's template against it.
+			// from the Deployment's template against it; its Priority
+			// admission needs the PriorityClass to exist.
+			applyKinds(t, objs, "PriorityClass")
 			if err := admin.Create(t.Context(), templatePod(t, objs), client.DryRunAll); err != nil {
 				t.Errorf("the Deployment's pods would be refused: %v", err)
 			}
