@@ -12,6 +12,7 @@ BIN := $(CURDIR)/bin
 
 include hack/envtest.mk
 include hack/mesh.mk
+include hack/helm.mk
 
 .DEFAULT_GOAL := help
 
@@ -50,9 +51,9 @@ vuln: ## govulncheck ./... offline, against the Go vulnerability database from t
 	$(BIN)/govulncheck -db "file://$$db/data/osv" ./...
 
 .PHONY: test
-test: envtest-assets mesh-assets vuln image-verify ## run every test: govulncheck, the image check, unit, golden, fuzz seeds, the envtest end-to-end suite and the real-mesh suite
+test: envtest-assets mesh-assets vuln image-verify chart-lint ## run every test: govulncheck, the image check, helm lint, unit, golden, fuzz seeds, the envtest end-to-end suite and the real-mesh suite
 	$(GO) vet ./...
-	KUBEBUILDER_ASSETS='$(KUBEBUILDER_ASSETS)' $(MESH_TEST_ENV) $(GO) test -count=1 ./...
+	KUBEBUILDER_ASSETS='$(KUBEBUILDER_ASSETS)' HELM='$(HELM)' $(MESH_TEST_ENV) $(GO) test -count=1 ./...
 
 .PHONY: demo
 demo: envtest-assets ## start a local control plane with gatemesh, apply examples/ and say what gatemesh did (ARGS=--keep keeps it running)
