@@ -2,6 +2,7 @@ package install
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -31,15 +32,56 @@ import (
 // SIGTERM.
 func TestBinaryWithTheSelfOverlaysArgs(t *testing.T) {
 	setupSelf(t)
-	objs := renderOverlay(t, "self")
+	run := startBinary(t, renderOverlay(t, "self"), systemNamespace)
+	checkOneCA(t)
+	run.checkInjects(t)
+	run.terminate(t)
+}
+
+var (
+	buildOnce   sync.Once
+	builtBinary string
+	buildErr    error
+)
+
+// webhookBinary builds cmd/webhook once per test run.
+func webhookBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gatemesh-install-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBinary = filepath.Join(dir, "webhook")
+		out, err := exec.Command("go", "build", "-o", builtBinary, "github.com/gatemesh/gatemesh/cmd/webhook").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBinary
+}
+
+// binaryRun is cmd/webhook running as an install's Deployment runs it.
+type binaryRun struct {
+	out    *lockedBuffer
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+// startBinary runs cmd/webhook with the args, environment and policy file
+// of the Deployment in objs, installed in namespace ns, as ns's gatemesh
+// ServiceAccount (so under the RBAC in objs, applied by the caller), and
+// creates objs' MutatingWebhookConfiguration with its webhooks pointed at
+// it. It returns once the binary is ready.
+func startBinary(t *testing.T, objs []*unstructured.Unstructured, ns string) *binaryRun {
+	t.Helper()
+	bin := webhookBinary(t)
 	dep := deployment(t, objs)
 	dir := t.TempDir()
-
-	bin := filepath.Join(dir, "webhook")
-	build := exec.Command("go", "build", "-o", bin, "github.com/gatemesh/gatemesh/cmd/webhook")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	var cmName string
 	for _, v := range dep.Spec.Template.Spec.Volumes {
 		if v.ConfigMap != nil {
@@ -53,28 +95,28 @@ func TestBinaryWithTheSelfOverlaysArgs(t *testing.T) {
 	}
 
 	port, probePort := freePort(t), freePort(t)
-	args := strings.NewReplacer("$(POD_NAMESPACE)", systemNamespace, "/etc/gatemesh/config.yaml", configPath).
+	args := strings.NewReplacer("$(POD_NAMESPACE)", ns, "/etc/gatemesh/config.yaml", configPath).
 		Replace(strings.Join(dep.Spec.Template.Spec.Containers[0].Args, "\n"))
 	argv := append(strings.Split(args, "\n"),
-		"--kubeconfig="+writeKubeconfig(t, dir),
+		"--kubeconfig="+writeKubeconfig(t, dir, serviceAccountUser(ns)),
 		"--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", port),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort), "--metrics-bind-address=0",
 		"--cert-extra-hosts=127.0.0.1")
-	createWebhookConfiguration(t,
+	createWebhookConfigurationFrom(t, find(t, objs, "MutatingWebhookConfiguration", webhookConfigName),
 		fmt.Sprintf("https://127.0.0.1:%d%s", port, admit.PodPath),
 		fmt.Sprintf("https://127.0.0.1:%d%s", port, admit.BackendPath))
 
-	var out lockedBuffer
-	cmd := exec.Command(bin, argv...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	r := &binaryRun{out: &lockedBuffer{}, cmd: exec.Command(bin, argv...), exited: make(chan error, 1)}
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+	r.cmd.Env = append(os.Environ(), "POD_NAMESPACE="+ns)
+	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { r.exited <- r.cmd.Wait() }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
+		_ = r.cmd.Process.Kill()
+		err := <-r.exited
+		r.exited <- err
 	})
 	t.Logf("webhook %s", strings.Join(argv, " "))
 
@@ -87,43 +129,82 @@ func TestBinaryWithTheSelfOverlaysArgs(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	})
 	if err != nil {
-		t.Fatalf("the webhook did not become ready; its output:\n%s", out.String())
+		t.Fatalf("the webhook did not become ready; its output:\n%s", r.out.String())
 	}
-	checkOneCA(t)
+	return r
+}
 
+// checkInjects creates a gateway pod through the API server in a new
+// opted-in namespace and checks that the binary injected it.
+func (r *binaryRun) checkInjects(t *testing.T) {
+	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: "binary-" + rand.String(5), Labels: map[string]string{"gatemesh.io/injection": "enabled"},
 	}}
 	if err := admin.Create(t.Context(), ns); err != nil {
 		t.Fatal(err)
 	}
+	// The API server reads webhook configurations from an informer: wait
+	// until it has seen the caBundle.
 	if err := waitFor(20*time.Second, func() bool { return createGatewayPod(t.Context(), ns.Name) == nil }); err != nil {
-		t.Fatalf("no gateway pod was admitted: %v; the webhook's output:\n%s", createGatewayPod(t.Context(), ns.Name), out.String())
+		t.Fatalf("no gateway pod was admitted: %v; the webhook's output:\n%s", createGatewayPod(t.Context(), ns.Name), r.out.String())
 	}
+}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+// terminate sends SIGTERM and checks that the binary exits cleanly.
+func (r *binaryRun) terminate(t *testing.T) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
-		exited <- err
+	case err := <-r.exited:
+		r.exited <- err
 		if err != nil {
-			t.Errorf("exit after SIGTERM: %v\n%s", err, out.String())
+			t.Errorf("exit after SIGTERM: %v\n%s", err, r.out.String())
 		}
 	case <-time.After(30 * time.Second):
 		t.Errorf("still running 30s after SIGTERM")
 	}
 }
 
+// createWebhookConfigurationFrom creates mwc with its webhooks pointed at
+// URLs on this machine, since envtest has no Service networking; everything
+// else is as rendered. It is deleted when the test ends.
+func createWebhookConfigurationFrom(t *testing.T, mwc *unstructured.Unstructured, podURL, backendURL string) {
+	t.Helper()
+	mwc = mwc.DeepCopy()
+	hooks, _, _ := unstructured.NestedSlice(mwc.Object, "webhooks")
+	for _, h := range hooks {
+		hook := h.(map[string]any)
+		url := backendURL
+		if hook["name"] == "pods.gatemesh.io" {
+			url = podURL
+		}
+		hook["clientConfig"] = map[string]any{"url": url}
+	}
+	if err := unstructured.SetNestedSlice(mwc.Object, hooks, "webhooks"); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Create(t.Context(), mwc); err != nil {
+		t.Fatalf("failed to create the MutatingWebhookConfiguration: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := admin.Delete(context.Background(), mwc); err != nil {
+			t.Errorf("failed to delete the MutatingWebhookConfiguration: %v", err)
+		}
+	})
+}
+
 // writeKubeconfig writes a kubeconfig for the envtest API server that acts
-// as gatemesh's ServiceAccount.
-func writeKubeconfig(t *testing.T, dir string) string {
+// as user.
+func writeKubeconfig(t *testing.T, dir, user string) string {
 	t.Helper()
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: adminCfg.Host, CertificateAuthorityData: adminCfg.CAData}
 	cfg.AuthInfos["gatemesh"] = &clientcmdapi.AuthInfo{
 		ClientCertificateData: adminCfg.CertData, ClientKeyData: adminCfg.KeyData, Token: adminCfg.BearerToken,
-		Impersonate: asServiceAccount().Impersonate.UserName,
+		Impersonate: user,
 	}
 	cfg.Contexts["gatemesh"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "gatemesh"}
 	cfg.CurrentContext = "gatemesh"

@@ -15,7 +15,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -158,30 +157,10 @@ func clientFor(t *testing.T, cfg *rest.Config) client.Client {
 // machine, since envtest has no Service networking; everything else (names,
 // rules, selectors, matchConditions, failurePolicy) is as shipped. It is
 // deleted when the test ends.
-func createWebhookConfiguration(t *testing.T, podURL, backendURL string) *unstructured.Unstructured {
+func createWebhookConfiguration(t *testing.T, podURL, backendURL string) {
 	t.Helper()
 	mwc := readYAML(t, repoRootPath("manifests", "base", "mutatingwebhookconfiguration.yaml"))
-	hooks, _, _ := unstructured.NestedSlice(mwc.Object, "webhooks")
-	for _, h := range hooks {
-		hook := h.(map[string]any)
-		url := backendURL
-		if hook["name"] == "pods.gatemesh.io" {
-			url = podURL
-		}
-		hook["clientConfig"] = map[string]any{"url": url}
-	}
-	if err := unstructured.SetNestedSlice(mwc.Object, hooks, "webhooks"); err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.Create(t.Context(), mwc); err != nil {
-		t.Fatalf("failed to create the MutatingWebhookConfiguration: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := admin.Delete(context.Background(), mwc); err != nil {
-			t.Errorf("failed to delete the MutatingWebhookConfiguration: %v", err)
-		}
-	})
-	return mwc
+	createWebhookConfigurationFrom(t, mwc, podURL, backendURL)
 }
 
 // logRecorder keeps log lines, for tests that check what was logged.

@@ -104,9 +104,21 @@ func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *u
 // asServiceAccount returns a config that acts as gatemesh's ServiceAccount,
 // so that what it does is limited by the manifests' RBAC.
 func asServiceAccount() *rest.Config {
+	return asServiceAccountIn(systemNamespace)
+}
+
+// asServiceAccountIn returns a config that acts as the gatemesh
+// ServiceAccount of an install in namespace ns.
+func asServiceAccountIn(ns string) *rest.Config {
 	cfg := rest.CopyConfig(adminCfg)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + systemNamespace + ":" + serviceAccount}
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: serviceAccountUser(ns)}
 	return cfg
+}
+
+// serviceAccountUser is the user name of the gatemesh ServiceAccount of an
+// install in namespace ns.
+func serviceAccountUser(ns string) string {
+	return "system:serviceaccount:" + ns + ":" + serviceAccount
 }
 
 // readYAML reads a YAML file of one object.

@@ -84,8 +84,14 @@ func newSelfWith(t *testing.T, c client.Client, rec *logRecorder, name string, v
 // webhook's caBundle is exactly that CA. It returns both certificates.
 func checkOneCA(t *testing.T) (ca, serving *x509.Certificate) {
 	t.Helper()
+	return checkOneCAIn(t, systemNamespace)
+}
+
+// checkOneCAIn is checkOneCA for an install in namespace ns.
+func checkOneCAIn(t *testing.T, ns string) (ca, serving *x509.Certificate) {
+	t.Helper()
 	var s corev1.Secret
-	if err := admin.Get(t.Context(), client.ObjectKey{Namespace: systemNamespace, Name: selfSecretName}, &s); err != nil {
+	if err := admin.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: selfSecretName}, &s); err != nil {
 		t.Fatal(err)
 	}
 	cas := parsePEM(t, s.Data[certs.CABundleKey])

@@ -1,0 +1,220 @@
+package install
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// TestChartAppliesWithServerSideDryRun applies every object the chart
+// renders in each certificate mode to the API server with a strict
+// server-side dry-run, as `helm template | kubectl apply --server-side
+// --dry-run=server -f -` would, into a namespace of the test's (Helm does
+// not create it unless told to).
+func TestChartAppliesWithServerSideDryRun(t *testing.T) {
+	for _, mode := range certModes {
+		t.Run(mode, func(t *testing.T) {
+			ns := "helm-dry-run-" + mode
+			createNamespace(t, ns)
+			objs := renderChart(t, ns, chartModeSets(mode)...)
+			applyKinds(t, objs, "PriorityClass")
+			for _, o := range objs {
+				if err := apply(t.Context(), admin, o, client.DryRunAll); err != nil {
+					t.Errorf("%s %s was not accepted: %v", o.GetKind(), o.GetName(), err)
+				}
+			}
+			pod := templatePod(t, objs)
+			pod.Namespace = ns
+			if err := admin.Create(t.Context(), pod, client.DryRunAll); err != nil {
+				t.Errorf("the Deployment's pods would be refused: %v", err)
+			}
+		})
+	}
+}
+
+// TestInstallInAnotherNamespace installs gatemesh in self mode in a
+// namespace other than gatemesh-system, once from the self overlay after
+// `kustomize edit set namespace` and once from the chart: every object is
+// applied for real, and the binary runs with the Deployment's args as that
+// namespace's ServiceAccount, under exactly the RBAC the install grants
+// (and the ValidatingAdmissionPolicy). It must generate its certificates in
+// its own namespace, patch its caBundle, inject a gateway pod created
+// through the API server, and be refused everything it was not granted.
+func TestInstallInAnotherNamespace(t *testing.T) {
+	installs := map[string]func(ns string) []*unstructured.Unstructured{
+		"kustomize": func(ns string) []*unstructured.Unstructured { return renderOverlayIn(t, "self", ns) },
+		"helm":      func(ns string) []*unstructured.Unstructured { return renderChart(t, ns, chartModeSets("self")...) },
+	}
+	for how, renderIn := range installs {
+		t.Run(how, func(t *testing.T) {
+			ns := how + "-" + otherNamespace
+			objs := renderIn(ns)
+			createNamespace(t, ns)
+			installForReal(t, objs)
+			run := startBinary(t, objs, ns)
+			ca, _ := checkOneCAIn(t, ns)
+			run.checkInjects(t)
+			checkRefused(t, ns)
+			run.terminate(t)
+			checkCABundleMayChange(t, ns, ca.Raw)
+		})
+	}
+}
+
+// createNamespace creates ns unless it exists (envtest never deletes one:
+// it runs no namespace controller).
+func createNamespace(t *testing.T, ns string) {
+	t.Helper()
+	err := admin.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}
+
+// installForReal applies every object but the webhook configuration
+// (startBinary creates it, pointed at the binary) and deletes the
+// cluster-wide ones when the test ends, so that the next install's
+// bindings name its own ServiceAccount.
+func installForReal(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == "MutatingWebhookConfiguration" {
+			continue
+		}
+		if err := apply(t.Context(), admin, o); err != nil {
+			t.Fatalf("failed to apply %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+		if o.GetNamespace() == "" && o.GetKind() != "Namespace" && o.GetKind() != "PriorityClass" {
+			t.Cleanup(func() {
+				if err := admin.Delete(context.Background(), o.DeepCopy()); err != nil && !apierrors.IsNotFound(err) {
+					t.Errorf("failed to delete %s %s: %v", o.GetKind(), o.GetName(), err)
+				}
+			})
+		}
+	}
+}
+
+// checkRefused checks that the ServiceAccount of the install in ns may do
+// nothing beyond what it needs: no Secret but its own, no other webhook
+// configuration, no field of its own but caBundle, no workloads.
+func checkRefused(t *testing.T, ns string) {
+	t.Helper()
+	sa := clientFor(t, asServiceAccountIn(ns))
+	ctx := t.Context()
+	other := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "not-gatemesh-" + ns}}
+	if err := admin.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.Delete(context.Background(), other) })
+
+	forbidden := map[string]func() error{
+		"listing Secrets cluster-wide": func() error { return sa.List(ctx, &corev1.SecretList{}) },
+		"listing Secrets in its own namespace": func() error {
+			return sa.List(ctx, &corev1.SecretList{}, client.InNamespace(ns))
+		},
+		"reading another Secret in its own namespace": func() error {
+			return sa.Get(ctx, types.NamespacedName{Namespace: ns, Name: "gatemesh-ca"}, &corev1.Secret{})
+		},
+		"updating another webhook configuration": func() error {
+			var m admissionregistrationv1.MutatingWebhookConfiguration
+			if err := admin.Get(ctx, client.ObjectKeyFromObject(other), &m); err != nil {
+				return err
+			}
+			m.Labels = map[string]string{"x": "y"}
+			return sa.Update(ctx, &m)
+		},
+		"deleting its own webhook configuration": func() error {
+			return sa.Delete(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: webhookConfigName}})
+		},
+		"creating a pod": func() error {
+			return sa.Create(ctx, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: ns},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "x", Image: "x"}}},
+			}, client.DryRunAll)
+		},
+		"changing its own Deployment": func() error {
+			var d appsv1.Deployment
+			if err := admin.Get(ctx, types.NamespacedName{Namespace: ns, Name: "gatemesh"}, &d); err != nil {
+				return err
+			}
+			return sa.Update(ctx, &d, client.DryRunAll)
+		},
+	}
+	for what, do := range forbidden {
+		if err := do(); !apierrors.IsForbidden(err) {
+			t.Errorf("%s: got %v, want Forbidden", what, err)
+		}
+	}
+
+	// RBAC lets it update its own webhook configuration; the
+	// ValidatingAdmissionPolicy refuses every change but caBundle.
+	refusedByPolicy := map[string]struct {
+		change func(*admissionregistrationv1.MutatingWebhookConfiguration)
+		want   string
+	}{
+		"a webhook's failurePolicy": {func(m *admissionregistrationv1.MutatingWebhookConfiguration) {
+			ignore := admissionregistrationv1.Ignore
+			m.Webhooks[0].FailurePolicy = &ignore
+		}, "may change only the webhooks' clientConfig.caBundle"},
+		"a webhook's URL": {func(m *admissionregistrationv1.MutatingWebhookConfiguration) {
+			u := "https://attacker.example/mutate"
+			m.Webhooks[0].ClientConfig.URL = &u
+		}, "may change only the webhooks' clientConfig.caBundle"},
+		"a webhook's namespaceSelector": {func(m *admissionregistrationv1.MutatingWebhookConfiguration) {
+			m.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{}
+		}, "may change only the webhooks' clientConfig.caBundle"},
+		"a webhook removed": {func(m *admissionregistrationv1.MutatingWebhookConfiguration) {
+			m.Webhooks = m.Webhooks[1:]
+		}, "may change only the webhooks' clientConfig.caBundle"},
+		"a label": {func(m *admissionregistrationv1.MutatingWebhookConfiguration) {
+			m.Labels["gatemesh.io/x"] = "y"
+		}, "may not change the labels"},
+	}
+	for what, tc := range refusedByPolicy {
+		var err error
+		// The API server starts enforcing a new policy within moments.
+		_ = waitFor(10*time.Second, func() bool {
+			var m admissionregistrationv1.MutatingWebhookConfiguration
+			if err = admin.Get(ctx, types.NamespacedName{Name: webhookConfigName}, &m); err != nil {
+				return false
+			}
+			tc.change(&m)
+			err = sa.Update(ctx, &m, client.DryRunAll)
+			return err != nil
+		})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("changing %s: got %v, want the ValidatingAdmissionPolicy's refusal %q", what, err, tc.want)
+		}
+	}
+}
+
+// checkCABundleMayChange checks that the policy still lets the
+// ServiceAccount replace caBundle (the binary did so when it started): here
+// with the CA itself again, but decoded and re-encoded as a single
+// certificate, a byte-different bundle.
+func checkCABundleMayChange(t *testing.T, ns string, caDER []byte) {
+	t.Helper()
+	sa := clientFor(t, asServiceAccountIn(ns))
+	var m admissionregistrationv1.MutatingWebhookConfiguration
+	if err := admin.Get(t.Context(), types.NamespacedName{Name: webhookConfigName}, &m); err != nil {
+		t.Fatal(err)
+	}
+	bundle := []byte("-----BEGIN CERTIFICATE-----\n" + base64.StdEncoding.EncodeToString(caDER) + "\n-----END CERTIFICATE-----\n")
+	for i := range m.Webhooks {
+		m.Webhooks[i].ClientConfig.CABundle = bundle
+	}
+	if err := sa.Update(t.Context(), &m, client.DryRunAll); err != nil {
+		t.Errorf("a caBundle-only update by gatemesh was refused: %v", err)
+	}
+}
