@@ -44,8 +44,14 @@ func runTests(m *testing.M) int {
 	} else {
 		ctrl.SetLogger(logr.Discard())
 	}
+	// cert-manager's CRDs, and the Upstream and Backend CRDs the reconciler
+	// watches (as test/e2e installs them: kgateway's from test/crds,
+	// Gloo's real one from the shared reference beside the repository).
 	env := &envtest.Environment{
-		CRDDirectoryPaths:        []string{filepath.Join("testdata", "crds")},
+		CRDDirectoryPaths: []string{
+			filepath.Join("testdata", "crds"), repoRootPath("test", "crds"),
+			repoRootPath("..", "shared", "reference", "gloo-1.17.38", "gloo.solo.io_v1_Upstream.yaml"),
+		},
 		ErrorIfCRDPathMissing:    true,
 		ControlPlaneStartTimeout: time.Minute,
 	}

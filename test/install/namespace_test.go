@@ -9,12 +9,16 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/gatemesh/gatemesh/pkg/admit"
 )
 
 // TestChartAppliesWithServerSideDryRun applies every object the chart
@@ -65,7 +69,11 @@ func TestInstallInAnotherNamespace(t *testing.T) {
 			run := startBinary(t, objs, ns)
 			ca, _ := checkOneCAIn(t, ns)
 			run.checkInjects(t)
+			run.checkReconciles(t, ns)
 			checkRefused(t, ns)
+			if out := run.out.String(); strings.Contains(out, "forbidden") {
+				t.Errorf("the binary was refused something it needs:\n%s", out)
+			}
 			run.terminate(t)
 			checkCABundleMayChange(t, ns, ca.Raw)
 		})
@@ -216,5 +224,59 @@ func checkCABundleMayChange(t *testing.T, ns string, caDER []byte) {
 	}
 	if err := sa.Update(t.Context(), &m, client.DryRunAll); err != nil {
 		t.Errorf("a caBundle-only update by gatemesh was refused: %v", err)
+	}
+}
+
+// checkReconciles checks that the binary won the leader election (its Lease
+// in ns) and that its reconciler works under the install's RBAC: an
+// Upstream pointing at a namespace outside the mesh is left alone, and is
+// stamped once that namespace joins the mesh, with no write to the
+// Upstream in between.
+func (r *binaryRun) checkReconciles(t *testing.T, ns string) {
+	t.Helper()
+	ctx := t.Context()
+	var lease coordinationv1.Lease
+	err := waitFor(30*time.Second, func() bool {
+		return admin.Get(ctx, types.NamespacedName{Namespace: ns, Name: admit.LeaderElectionID}, &lease) == nil &&
+			lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != ""
+	})
+	if err != nil {
+		t.Fatalf("no replica holds the Lease %s/%s; the binary's output:\n%s", ns, admit.LeaderElectionID, r.out.String())
+	}
+	suffix := rand.String(5)
+	gateway, target := "recon-gw-"+suffix, "recon-target-"+suffix
+	for _, n := range []string{gateway, target} {
+		createNamespace(t, n)
+	}
+	up := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "gloo.solo.io/v1", "kind": "Upstream",
+		"metadata": map[string]any{"name": "httpbin", "namespace": gateway},
+		"spec": map[string]any{"kube": map[string]any{
+			"serviceName": "httpbin", "serviceNamespace": target, "servicePort": int64(8000),
+		}},
+	}}
+	if err := admin.Create(ctx, up); err != nil {
+		t.Fatal(err)
+	}
+	if _, has, _ := unstructured.NestedMap(up.Object, "spec", "sslConfig"); has {
+		t.Fatalf("the Upstream was stamped before its target joined the mesh: %v", up.Object)
+	}
+	var nsObj corev1.Namespace
+	if err := admin.Get(ctx, types.NamespacedName{Name: target}, &nsObj); err != nil {
+		t.Fatal(err)
+	}
+	nsObj.Labels["istio.io/rev"] = "1-28"
+	if err := admin.Update(ctx, &nsObj); err != nil {
+		t.Fatal(err)
+	}
+	err = waitFor(30*time.Second, func() bool {
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(up), up); err != nil {
+			return false
+		}
+		_, has, _ := unstructured.NestedMap(up.Object, "spec", "sslConfig")
+		return has
+	})
+	if err != nil {
+		t.Fatalf("the reconciler did not stamp the Upstream when its target joined the mesh: %v; the binary's output:\n%s", up.Object, r.out.String())
 	}
 }
