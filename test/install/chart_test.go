@@ -3,16 +3,19 @@ package install
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/gatemesh/gatemesh/pkg/policy"
@@ -44,10 +47,17 @@ func helmBinary(t *testing.T) string {
 // charts/gatemesh --namespace ns --set <sets>` does.
 func renderChart(t *testing.T, ns string, sets ...string) []*unstructured.Unstructured {
 	t.Helper()
-	args := []string{"template", "gatemesh", chartDir, "--namespace", ns}
+	var args []string
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}
+	return renderChartArgs(t, ns, args...)
+}
+
+// renderChartArgs renders charts/gatemesh with more helm template flags.
+func renderChartArgs(t *testing.T, ns string, flags ...string) []*unstructured.Unstructured {
+	t.Helper()
+	args := append([]string{"template", "gatemesh", chartDir, "--namespace", ns}, flags...)
 	var stderr bytes.Buffer
 	cmd := exec.Command(helmBinary(t), args...)
 	cmd.Stderr = &stderr
@@ -312,5 +322,99 @@ func TestChartValuesAreChecked(t *testing.T) {
 				t.Errorf("helm template --set %s: got %v\n%s\nwant an error with %q", tc.set, err, out, tc.want)
 			}
 		})
+	}
+}
+
+// TestChartValues renders the chart with values other than the defaults and
+// checks where each one lands; every object is then applied to the API
+// server with a strict server-side dry-run, so the templates stay valid
+// beyond the defaults.
+func TestChartValues(t *testing.T) {
+	const ns = "helm-values"
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	objs := renderChartArgs(t, ns,
+		"--set", "image.repository=registry.example.com/gatemesh", "--set", "image.tag=v9.9.9", "--set", "image.digest="+digest,
+		"--set", "certificates.certManager.issuerRef.kind=ClusterIssuer", "--set", "certificates.certManager.issuerRef.name=corp-ca",
+		"--set", "certificates.certManager.issuerRef.group=cert-manager.io",
+		"--set", "webhooks.failurePolicy=Ignore", "--set", "webhooks.timeoutSeconds=10",
+		"--set-json", `webhooks.podNamespaceSelectorExpressions=[{"key":"team","operator":"In","values":["edge"]}]`,
+		"--set", "clientAuth.caSecretName=apiserver-client-ca", "--set", "clientAuth.certNames={kube-apiserver,apiserver-webhook}",
+		"--set", "priorityClassName=", "--set", "podDisruptionBudget.enabled=false", "--set", "networkPolicy.enabled=false",
+		"--set", "replicas=3", "--set", "logLevel=debug",
+		"--set-json", `policy={"mesh":{"clusterID":"east"}}`,
+		"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true",
+		"--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", "--api-versions", "monitoring.coreos.com/v1/PrometheusRule",
+	)
+	kinds := map[string]int{}
+	for _, o := range objs {
+		kinds[o.GetKind()]++
+	}
+	for kind, want := range map[string]int{
+		"Issuer": 0, "Certificate": 1, "PriorityClass": 0, "PodDisruptionBudget": 0, "NetworkPolicy": 0,
+		"ServiceMonitor": 1, "PrometheusRule": 1,
+	} {
+		if kinds[kind] != want {
+			t.Errorf("%d %s objects, want %d", kinds[kind], kind, want)
+		}
+	}
+	cert := find(t, objs, "Certificate", certificateName)
+	ref, _, _ := unstructured.NestedStringMap(cert.Object, "spec", "issuerRef")
+	if diff := cmp.Diff(map[string]string{"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "corp-ca"}, ref); diff != "" {
+		t.Errorf("issuerRef (-want,+got):\n%s", diff)
+	}
+	dep := deployment(t, objs)
+	pod := dep.Spec.Template.Spec
+	c := pod.Containers[0]
+	if want := "registry.example.com/gatemesh:v9.9.9@" + digest; c.Image != want {
+		t.Errorf("image %q, want %q", c.Image, want)
+	}
+	for _, arg := range []string{"--client-ca=/var/run/gatemesh/client-ca/ca.crt", "--client-cert-names=kube-apiserver,apiserver-webhook", "--zap-log-level=debug"} {
+		if !slices.Contains(c.Args, arg) {
+			t.Errorf("args %q lack %s", c.Args, arg)
+		}
+	}
+	if pod.PriorityClassName != "" || *dep.Spec.Replicas != 3 {
+		t.Errorf("priorityClassName %q, replicas %d; want none and 3", pod.PriorityClassName, *dep.Spec.Replicas)
+	}
+	hooks, _, _ := unstructured.NestedSlice(find(t, objs, "MutatingWebhookConfiguration", webhookConfigName).Object, "webhooks")
+	policies := map[string]any{}
+	for _, h := range hooks {
+		hook := h.(map[string]any)
+		policies[hook["name"].(string)] = hook["failurePolicy"]
+		if fmt.Sprint(hook["timeoutSeconds"]) != "10" {
+			t.Errorf("%s timeoutSeconds %v, want 10", hook["name"], hook["timeoutSeconds"])
+		}
+		if hook["name"] == "pods.gatemesh.io" {
+			exprs, _, _ := unstructured.NestedSlice(hook, "namespaceSelector", "matchExpressions")
+			if len(exprs) != 2 || exprs[1].(map[string]any)["key"] != "team" {
+				t.Errorf("pod webhook matchExpressions %v, want the exclusion, then team In [edge]", exprs)
+			}
+		}
+	}
+	want := map[string]any{"pods.gatemesh.io": "Ignore", "backends.gatemesh.io": "Ignore", "backends-other.gatemesh.io": "Ignore",
+		"bootstrap.gatemesh.io": "Ignore", "bootstrap-cleanup.gatemesh.io": "Ignore"}
+	if diff := cmp.Diff(want, policies); diff != "" {
+		t.Errorf("failurePolicy by webhook (-want,+got):\n%s", diff)
+	}
+	policyFile, _, _ := unstructured.NestedString(find(t, objs, "ConfigMap", "gatemesh-policy").Object, "data", "config.yaml")
+	if !strings.Contains(policyFile, "clusterID: east") || !strings.HasPrefix(policyFile, "apiVersion: gatemesh.io/v1alpha1\nkind: Config\n") {
+		t.Errorf("policy file:\n%s", policyFile)
+	}
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(policyFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := policy.ReadFile(path); err != nil || cfg.Mesh.ClusterID != "east" {
+		t.Errorf("the policy file does not load as written: %v", err)
+	}
+
+	createNamespace(t, ns)
+	for _, o := range objs {
+		if o.GetAPIVersion() == "monitoring.coreos.com/v1" {
+			continue // no Prometheus Operator CRDs in envtest
+		}
+		if err := apply(t.Context(), admin, o, client.DryRunAll); err != nil {
+			t.Errorf("%s %s was not accepted: %v", o.GetKind(), o.GetName(), err)
+		}
 	}
 }
