@@ -3,6 +3,7 @@ package install
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
@@ -32,7 +33,7 @@ import (
 // SIGTERM.
 func TestBinaryWithTheSelfOverlaysArgs(t *testing.T) {
 	setupSelf(t)
-	run := startBinary(t, renderOverlay(t, "self"), systemNamespace)
+	run := startBinary(t, renderOverlay(t, "self"), systemNamespace, certManagerFiles{})
 	checkOneCA(t)
 	run.checkInjects(t)
 	run.terminate(t)
@@ -72,12 +73,21 @@ type binaryRun struct {
 	exited chan error
 }
 
+// certManagerFiles stand in, in cert-manager mode, for what cert-manager
+// does: the serving certificate's files in certDir (where the kubelet
+// would mount its Secret) and the CA in the webhooks' caBundle
+// (cainjector). Empty in self mode.
+type certManagerFiles struct {
+	certDir  string
+	caBundle []byte
+}
+
 // startBinary runs cmd/webhook with the args, environment and policy file
 // of the Deployment in objs, installed in namespace ns, as ns's gatemesh
 // ServiceAccount (so under the RBAC in objs, applied by the caller), and
 // creates objs' MutatingWebhookConfiguration with its webhooks pointed at
 // it. It returns once the binary is ready.
-func startBinary(t *testing.T, objs []*unstructured.Unstructured, ns string) *binaryRun {
+func startBinary(t *testing.T, objs []*unstructured.Unstructured, ns string, cm certManagerFiles) *binaryRun {
 	t.Helper()
 	bin := webhookBinary(t)
 	dep := deployment(t, objs)
@@ -95,8 +105,11 @@ func startBinary(t *testing.T, objs []*unstructured.Unstructured, ns string) *bi
 	}
 
 	port, probePort := freePort(t), freePort(t)
-	args := strings.NewReplacer("$(POD_NAMESPACE)", ns, "/etc/gatemesh/config.yaml", configPath).
-		Replace(strings.Join(dep.Spec.Template.Spec.Containers[0].Args, "\n"))
+	replace := []string{"$(POD_NAMESPACE)", ns, "/etc/gatemesh/config.yaml", configPath}
+	if cm.certDir != "" {
+		replace = append(replace, "--cert-dir=/var/run/gatemesh/certs", "--cert-dir="+cm.certDir)
+	}
+	args := strings.NewReplacer(replace...).Replace(strings.Join(dep.Spec.Template.Spec.Containers[0].Args, "\n"))
 	argv := append(strings.Split(args, "\n"),
 		"--kubeconfig="+writeKubeconfig(t, dir, serviceAccountUser(ns)),
 		"--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", port),
@@ -104,7 +117,7 @@ func startBinary(t *testing.T, objs []*unstructured.Unstructured, ns string) *bi
 		"--cert-extra-hosts=127.0.0.1")
 	createWebhookConfigurationFrom(t, find(t, objs, "MutatingWebhookConfiguration", webhookConfigName),
 		fmt.Sprintf("https://127.0.0.1:%d%s", port, admit.PodPath),
-		fmt.Sprintf("https://127.0.0.1:%d%s", port, admit.BackendPath))
+		fmt.Sprintf("https://127.0.0.1:%d%s", port, admit.BackendPath), cm.caBundle)
 
 	r := &binaryRun{out: &lockedBuffer{}, cmd: exec.Command(bin, argv...), exited: make(chan error, 1)}
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
@@ -169,9 +182,10 @@ func (r *binaryRun) terminate(t *testing.T) {
 }
 
 // createWebhookConfigurationFrom creates mwc with its webhooks pointed at
-// URLs on this machine, since envtest has no Service networking; everything
-// else is as rendered. It is deleted when the test ends.
-func createWebhookConfigurationFrom(t *testing.T, mwc *unstructured.Unstructured, podURL, backendURL string) {
+// URLs on this machine, since envtest has no Service networking, and with
+// caBundle if not nil; everything else is as rendered. It is deleted when
+// the test ends.
+func createWebhookConfigurationFrom(t *testing.T, mwc *unstructured.Unstructured, podURL, backendURL string, caBundle []byte) {
 	t.Helper()
 	mwc = mwc.DeepCopy()
 	hooks, _, _ := unstructured.NestedSlice(mwc.Object, "webhooks")
@@ -182,6 +196,9 @@ func createWebhookConfigurationFrom(t *testing.T, mwc *unstructured.Unstructured
 			url = podURL
 		}
 		hook["clientConfig"] = map[string]any{"url": url}
+		if caBundle != nil {
+			hook["clientConfig"].(map[string]any)["caBundle"] = base64.StdEncoding.EncodeToString(caBundle)
+		}
 	}
 	if err := unstructured.SetNestedSlice(mwc.Object, hooks, "webhooks"); err != nil {
 		t.Fatal(err)

@@ -160,7 +160,7 @@ func clientFor(t *testing.T, cfg *rest.Config) client.Client {
 func createWebhookConfiguration(t *testing.T, podURL, backendURL string) {
 	t.Helper()
 	mwc := readYAML(t, repoRootPath("manifests", "base", "mutatingwebhookconfiguration.yaml"))
-	createWebhookConfigurationFrom(t, mwc, podURL, backendURL)
+	createWebhookConfigurationFrom(t, mwc, podURL, backendURL, nil)
 }
 
 // logRecorder keeps log lines, for tests that check what was logged.

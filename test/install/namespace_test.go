@@ -2,11 +2,14 @@ package install
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"strings"
 	"testing"
 	"time"
 
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -47,37 +50,65 @@ func TestChartAppliesWithServerSideDryRun(t *testing.T) {
 	}
 }
 
-// TestInstallInAnotherNamespace installs gatemesh in self mode in a
-// namespace other than gatemesh-system, once from the self overlay after
-// `kustomize edit set namespace` and once from the chart: every object is
-// applied for real, and the binary runs with the Deployment's args as that
-// namespace's ServiceAccount, under exactly the RBAC the install grants
-// (and the ValidatingAdmissionPolicy). It must generate its certificates in
-// its own namespace, patch its caBundle, inject a gateway pod created
-// through the API server, and be refused everything it was not granted.
+// TestInstallInAnotherNamespace installs gatemesh in a namespace other
+// than gatemesh-system, in each certificate mode, once from the overlay
+// after `kustomize edit set namespace` and once from the chart: every
+// object is applied for real, and the binary runs with the Deployment's
+// args as that namespace's ServiceAccount, under exactly the RBAC the
+// install grants (and in self mode the ValidatingAdmissionPolicy). It must
+// become ready (self: generating its certificates in its own namespace and
+// patching its caBundle; cert-manager: once its Certificate is Ready and the
+// files are there, as cert-manager would make them), inject a gateway pod
+// created through the API server, win the leader election and reconcile,
+// and be refused everything it was not granted.
 func TestInstallInAnotherNamespace(t *testing.T) {
-	installs := map[string]func(ns string) []*unstructured.Unstructured{
-		"kustomize": func(ns string) []*unstructured.Unstructured { return renderOverlayIn(t, "self", ns) },
-		"helm":      func(ns string) []*unstructured.Unstructured { return renderChart(t, ns, chartModeSets("self")...) },
+	for _, mode := range certModes {
+		installs := map[string]func(ns string) []*unstructured.Unstructured{
+			"kustomize": func(ns string) []*unstructured.Unstructured { return renderOverlayIn(t, mode, ns) },
+			"helm":      func(ns string) []*unstructured.Unstructured { return renderChart(t, ns, chartModeSets(mode)...) },
+		}
+		for how, renderIn := range installs {
+			t.Run(how+" "+mode, func(t *testing.T) {
+				ns := how + "-" + mode + "-" + otherNamespace
+				objs := renderIn(ns)
+				createNamespace(t, ns)
+				installForReal(t, objs)
+				var cm certManagerFiles
+				if mode == "cert-manager" {
+					cm = issueLikeCertManager(t, ns)
+				}
+				run := startBinary(t, objs, ns, cm)
+				var ca *x509.Certificate
+				if mode == "self" {
+					ca, _ = checkOneCAIn(t, ns)
+				}
+				run.checkInjects(t)
+				run.checkReconciles(t, ns)
+				checkRefused(t, ns, mode)
+				if out := run.out.String(); strings.Contains(out, "forbidden") {
+					t.Errorf("the binary was refused something it needs:\n%s", out)
+				}
+				run.terminate(t)
+				if mode == "self" {
+					checkCABundleMayChange(t, ns, ca.Raw)
+				}
+			})
+		}
 	}
-	for how, renderIn := range installs {
-		t.Run(how, func(t *testing.T) {
-			ns := how + "-" + otherNamespace
-			objs := renderIn(ns)
-			createNamespace(t, ns)
-			installForReal(t, objs)
-			run := startBinary(t, objs, ns)
-			ca, _ := checkOneCAIn(t, ns)
-			run.checkInjects(t)
-			run.checkReconciles(t, ns)
-			checkRefused(t, ns)
-			if out := run.out.String(); strings.Contains(out, "forbidden") {
-				t.Errorf("the binary was refused something it needs:\n%s", out)
-			}
-			run.terminate(t)
-			checkCABundleMayChange(t, ns, ca.Raw)
-		})
-	}
+}
+
+// issueLikeCertManager does what cert-manager would for the install's
+// serving Certificate in ns: the serving files (for the Service's name and
+// 127.0.0.1) signed by a CA, and the Certificate Ready. It returns the files'
+// directory and the CA for caBundle (what cainjector copies).
+func issueLikeCertManager(t *testing.T, ns string) certManagerFiles {
+	t.Helper()
+	ca, caKey := newTestCA(t)
+	dir := t.TempDir()
+	writeServingFiles(t, dir, ca, caKey)
+	setReadyCondition(t, types.NamespacedName{Namespace: ns, Name: certificateName},
+		cmmeta.ConditionTrue, "Ready", "Certificate is up to date and has not expired")
+	return certManagerFiles{certDir: dir, caBundle: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})}
 }
 
 // createNamespace creates ns unless it exists (envtest never deletes one:
@@ -116,7 +147,7 @@ func installForReal(t *testing.T, objs []*unstructured.Unstructured) {
 // checkRefused checks that the ServiceAccount of the install in ns may do
 // nothing beyond what it needs: no Secret but its own, no other webhook
 // configuration, no field of its own but caBundle, no workloads.
-func checkRefused(t *testing.T, ns string) {
+func checkRefused(t *testing.T, ns, mode string) {
 	t.Helper()
 	sa := clientFor(t, asServiceAccountIn(ns))
 	ctx := t.Context()
@@ -165,6 +196,22 @@ func checkRefused(t *testing.T, ns string) {
 		}
 	}
 
+	if mode == "cert-manager" {
+		// cainjector writes caBundle: gatemesh may not write its webhook
+		// configuration at all, nor read any Secret.
+		var m admissionregistrationv1.MutatingWebhookConfiguration
+		if err := admin.Get(ctx, types.NamespacedName{Name: webhookConfigName}, &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := sa.Update(ctx, &m, client.DryRunAll); !apierrors.IsForbidden(err) {
+			t.Errorf("updating its own webhook configuration: got %v, want Forbidden", err)
+		}
+		err := sa.Get(ctx, types.NamespacedName{Namespace: ns, Name: "gatemesh-serving-tls"}, &corev1.Secret{})
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("reading its serving certificate's Secret: got %v, want Forbidden (the kubelet mounts it)", err)
+		}
+		return
+	}
 	// RBAC lets it update its own webhook configuration; the
 	// ValidatingAdmissionPolicy refuses every change but caBundle.
 	refusedByPolicy := map[string]struct {
