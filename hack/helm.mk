@@ -6,6 +6,7 @@
 #
 # Targets:
 #   helm-bin        build (if missing) bin/helm/<version>/helm
+#   helm-path       print the absolute path of that helm
 #   chart-lint      helm lint --strict and helm template of charts/gatemesh
 #
 # Variables for the including Makefile:
@@ -21,8 +22,11 @@ endif
 HELM := $(HELM_REPO_ROOT)/bin/helm/$(HELM_VERSION)/helm
 HELM_GO ?= go
 
-.PHONY: helm-bin chart-lint
+.PHONY: helm-bin helm-path chart-lint
 helm-bin: $(HELM) ## build helm from the Go module proxy into bin/helm/<version>/ (once)
+
+helm-path: ## print the path of bin/helm/<version>/helm (for HELM=)
+	@echo '$(HELM)'
 
 chart-lint: $(HELM) ## helm lint --strict and helm template of charts/gatemesh, in both certificate modes
 	$(HELM) lint --strict $(HELM_REPO_ROOT)/charts/gatemesh

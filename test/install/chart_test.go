@@ -38,7 +38,7 @@ func helmBinary(t *testing.T) string {
 	h := os.Getenv("HELM")
 	if h == "" {
 		t.Fatal("HELM is not set, so there is no helm to render the chart with.\n" +
-			"Run `make test` (it builds helm into bin/helm/ once), or set HELM=$(make -s helm-bin >/dev/null && ls -d $PWD/bin/helm/*/helm).")
+			"Run `make test` (it builds helm into bin/helm/ once), or `make helm-bin` and set HELM=$(make -s helm-path).")
 	}
 	return h
 }
