@@ -116,6 +116,16 @@ type SelectionConfig struct {
 	// entry that matches decides the pod's flavour, which picks the sds
 	// image. Default: DefaultGatewayProxies.
 	GatewayProxies []GatewayProxySelector `json:"gatewayProxies"`
+	// AdjustKgatewaySidecars: when kgateway's own Istio integration has
+	// already given a kgateway pod istio-proxy and sds (its deployer's,
+	// with DISABLE_ENVOY=true), gatemesh adjusts that istio-proxy's
+	// discovery address, CA address, cluster ID and mesh ID to the policy's
+	// at pod creation, recording the deployer's values in the pod's
+	// gatemesh.io/adjusted annotation (docs/kgateway.md). False leaves such
+	// pods alone (istio_proxy_exists), for users who set those values per
+	// Gateway with a GatewayParameters. Default: true; it is a pointer so
+	// that leaving it out of the file means true.
+	AdjustKgatewaySidecars *bool `json:"adjustKgatewaySidecars"`
 }
 
 // Flavour is the gateway implementation a proxy pod belongs to.

@@ -130,6 +130,9 @@ func SetDefaults(c *Config) {
 	if c.Selection.GatewayProxies == nil {
 		c.Selection.GatewayProxies = DefaultGatewayProxies()
 	}
+	if c.Selection.AdjustKgatewaySidecars == nil {
+		c.Selection.AdjustKgatewaySidecars = ptr.To(true)
+	}
 	setBackendDefaults(&c.Backends)
 }
 

@@ -31,14 +31,28 @@ type PodFacts struct {
 	// OwnedContainers and OwnedVolumes name those that gatemesh's status
 	// annotation claims as gatemesh's own.
 	OwnedContainers, OwnedVolumes []string
+	// DeployerSidecars: the pod's istio-proxy and sds are those kgateway's
+	// deployer renders when its Istio integration is on: the first
+	// istio-proxy container runs the agent alone (its last DISABLE_ENVOY
+	// env var is "true"), an sds container is present, and gatemesh's status
+	// annotation claims neither.
+	DeployerSidecars bool
 }
 
-// PodPlan is the decision for one pod: whether to inject it, and with what.
-// It is a comparable value: two plans of one Policy are equal exactly when
-// they inject the same sidecars, so a plan is its own cache key.
+// PodPlan is the decision for one pod: whether to inject it, or to adjust
+// the sidecars kgateway's deployer gave it, and with what. It is a
+// comparable value: two plans of one Policy are equal exactly when they
+// inject (or adjust) the same way, so a plan is its own cache key.
 type PodPlan struct {
-	// Skip is why the pod is left alone; empty when the plan injects.
+	// Skip is why the pod is left alone; empty when the plan injects or
+	// adjusts.
 	Skip Reason
+	// Adjust: the pod already carries kgateway's deployer's istio-proxy and
+	// sds; rather than injecting, set that istio-proxy's discovery address,
+	// CA address, cluster ID and mesh ID to DiscoveryAddress, CAAddress and
+	// Sidecars' ClusterID and MeshID. Flavour is kgateway; SDSImage and
+	// MountEnvoyConfig are unused.
+	Adjust bool
 	// Flavour picks the sds image.
 	Flavour Flavour
 	// SDSImage is the sds image for the flavour.
@@ -58,7 +72,7 @@ type PodPlan struct {
 }
 
 // Inject reports whether the plan injects the pod.
-func (p PodPlan) Inject() bool { return p.Skip == "" }
+func (p PodPlan) Inject() bool { return p.Skip == "" && !p.Adjust }
 
 // SidecarSettings are the policy's settings for the injected containers,
 // the same for every pod.
@@ -75,8 +89,10 @@ type SidecarSettings struct {
 
 // DecidePod decides whether gatemesh injects a pod with facts f in ns, and
 // with what. In order, the pod is skipped when its namespace has not opted
-// in, when it opts out, when no gateway proxy selector matches it, and when
-// it already has a container or volume named like one gatemesh adds that
+// in, when it opts out, and when no gateway proxy selector matches it; a
+// kgateway pod that carries its deployer's sidecars is adjusted (unless
+// selection.adjustKgatewaySidecars is false); and a pod is skipped when it
+// already has a container or volume named like one gatemesh adds that
 // gatemesh's status annotation does not claim (Istio's own sidecar, say).
 func (p *Policy) DecidePod(f PodFacts, ns Namespace) PodPlan {
 	sel := p.cfg.Selection
@@ -89,6 +105,15 @@ func (p *Policy) DecidePod(f PodFacts, ns Namespace) PodPlan {
 	flavour, ok := p.flavour(f.Labels)
 	if !ok {
 		return PodPlan{Skip: ReasonNotGatewayProxy}
+	}
+	if flavour == FlavourKgateway && f.DeployerSidecars && p.AdjustKgatewaySidecars() {
+		return PodPlan{
+			Adjust:           true,
+			Flavour:          flavour,
+			DiscoveryAddress: p.DiscoveryAddress(ns),
+			CAAddress:        p.CAAddress(ns),
+			Sidecars:         &p.sidecars,
+		}
 	}
 	if foreign(f.Containers, f.OwnedContainers, IstioProxyContainer) {
 		return PodPlan{Skip: ReasonIstioProxyExists}
@@ -122,4 +147,11 @@ func foreign(names, owned []string, ours ...string) bool {
 		}
 	}
 	return false
+}
+
+// AdjustKgatewaySidecars reports whether the istio-proxy kgateway's deployer
+// renders is adjusted to the policy's values (selection.adjustKgatewaySidecars).
+func (p *Policy) AdjustKgatewaySidecars() bool {
+	a := p.cfg.Selection.AdjustKgatewaySidecars
+	return a == nil || *a
 }

@@ -12,6 +12,13 @@ const (
 	// ReasonAlreadyInjected: the pod already carries exactly what gatemesh
 	// would add; nothing changes.
 	ReasonAlreadyInjected Reason = "already_injected"
+	// ReasonAdjusted: the pod's istio-proxy, which kgateway's deployer
+	// rendered, was changed to the policy's discovery address, CA address,
+	// cluster ID and mesh ID (recorded in gatemesh.io/adjusted).
+	ReasonAdjusted Reason = "adjusted"
+	// ReasonAlreadyAdjusted: the deployer's istio-proxy already carries the
+	// policy's values; nothing changes.
+	ReasonAlreadyAdjusted Reason = "already_adjusted"
 	// ReasonNamespaceNotEnabled: the pod's namespace has not opted in.
 	ReasonNamespaceNotEnabled Reason = "namespace_not_enabled"
 	// ReasonPodOptedOut: the pod carries the opt-out label.
@@ -129,6 +136,8 @@ const (
 var sentences = map[Reason]string{
 	ReasonInjected:            "istio-proxy and sds containers injected",
 	ReasonAlreadyInjected:     "pod already carries gatemesh's istio-proxy and sds containers",
+	ReasonAdjusted:            "the istio-proxy kgateway's deployer added now has the policy's discovery address, CA address, cluster ID and mesh ID",
+	ReasonAlreadyAdjusted:     "the istio-proxy kgateway's deployer added already has the policy's discovery address, CA address, cluster ID and mesh ID",
 	ReasonNamespaceNotEnabled: "namespace has not opted in to gatemesh injection",
 	ReasonPodOptedOut:         "pod opted out of gatemesh injection",
 	ReasonNotGatewayProxy:     "pod is not a gateway proxy",
@@ -178,7 +187,7 @@ func (r Reason) Sentence() string {
 // Changes reports whether the reason means the object was changed.
 func (r Reason) Changes() bool {
 	switch r {
-	case ReasonInjected, ReasonStamped, ReasonUnstamped,
+	case ReasonInjected, ReasonAdjusted, ReasonStamped, ReasonUnstamped,
 		ReasonBootstrapClusterAdded, ReasonBootstrapClusterUpdated, ReasonBootstrapClusterRemoved:
 		return true
 	}
