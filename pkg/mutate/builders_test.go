@@ -73,7 +73,12 @@ func patchPod(raw []byte, pol *policy.Policy, ns policy.Namespace, cache *Sideca
 // input itself.
 func Pod(pod *corev1.Pod, plan policy.PodPlan) (*corev1.Pod, policy.Reason) {
 	out := pod.DeepCopy()
-	reason, _ := injectPod(&out.ObjectMeta, &out.Spec, plan, nil)
+	var reason policy.Reason
+	if plan.Adjust {
+		reason = adjustPod(&out.ObjectMeta, &out.Spec, plan)
+	} else {
+		reason, _ = injectPod(&out.ObjectMeta, &out.Spec, plan, nil)
+	}
 	if !reason.Changes() {
 		return pod, reason
 	}
@@ -92,5 +97,14 @@ func PodFactsOf(meta *metav1.ObjectMeta, spec *corev1.PodSpec) policy.PodFacts {
 	for i := range spec.Volumes {
 		f.Volumes = append(f.Volumes, spec.Volumes[i].Name)
 	}
+	agentOnly := false
+	if i := containerIndex(spec.Containers, IstioProxyName); i >= 0 {
+		for _, e := range spec.Containers[i].Env {
+			if e.Name == disableEnvoyEnv {
+				agentOnly = e.ValueFrom == nil && e.Value == "true"
+			}
+		}
+	}
+	f.DeployerSidecars = deployerSidecars(f, agentOnly)
 	return f
 }

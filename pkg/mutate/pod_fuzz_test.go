@@ -19,6 +19,11 @@ func FuzzPodPatch(f *testing.F) {
 	}
 	f.Add([]byte(`{"metadata":{"labels":{"gloo":"gateway-proxy"}}}`), "")
 	f.Add([]byte(`null`), "")
+	// kgateway's deployer's sidecars, env before name (as sorted keys put
+	// it), with a PROXY_CONFIG in block YAML and an annotation to merge.
+	f.Add([]byte(`{"metadata":{"annotations":{"gatemesh.io/adjusted":"{\"container\":\"istio-proxy\",\"env\":{\"CA_ADDR\":{\"from\":\"a:1\",\"to\":\"b:1\"}}}"},`+
+		`"labels":{"kgateway":"kube-gateway"}},"spec":{"containers":[{"name":"sds"},{"env":[{"name":"CA_ADDR","value":"b:1"},`+
+		`{"name":"PROXY_CONFIG","value":"# x\ndiscoveryAddress: 'a:1'\n"},{"name":"ISTIO_META_MESH_ID"},{"name":"DISABLE_ENVOY","value":"true"}],"name":"istio-proxy"}]}}`), "1-28")
 	pol := defaultPolicy(f)
 	f.Fuzz(func(t *testing.T, raw []byte, rev string) {
 		ns := testNamespaces{"istio.io/rev": rev}.Namespace("ns")

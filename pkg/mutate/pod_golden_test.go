@@ -53,6 +53,15 @@ var podGoldenCases = map[string]struct {
 	"an already injected pod is unchanged":                    {in: "already-injected", golden: "already-injected"},
 	"a pod with Istio's own sidecar is skipped with a reason": {in: "istio-sidecar", golden: "istio-sidecar"},
 	"fields unknown to k8s.io/api survive injection":          {in: "unknown-fields", golden: "unknown-fields"},
+	"kgateway's own Istio sidecars with the policy's values already are left as they are": {
+		in: "kgateway-istio", golden: "kgateway-istio",
+	},
+	"kgateway's own Istio sidecars in a revisioned namespace point at the revision's istiod": {
+		in: "kgateway-istio", golden: "kgateway-istio-revisioned", ns: testNamespaces{"istio.io/rev": "1-28"},
+	},
+	"kgateway's own Istio sidecars get the policy's IDs; PROXY_CONFIG keeps the rest": {
+		in: "kgateway-istio-gwparams", golden: "kgateway-istio-gwparams",
+	},
 }
 
 func TestPodGolden(t *testing.T) {

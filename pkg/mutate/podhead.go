@@ -8,7 +8,8 @@ import (
 )
 
 // PodHead is the part of a pod, or of a pod template, that injection reads:
-// labels, annotations, and only the names of containers and volumes. A nil
+// labels, annotations, and only the names of containers and volumes, and
+// whether an istio-proxy container's env sets DISABLE_ENVOY=true. A nil
 // pointer stands for a field that is absent or null. Decode it from the
 // object's JSON with DecodeOptions (json.Unmarshal or json.UnmarshalDecode),
 // or let PodPatch do it.
@@ -29,8 +30,17 @@ type PodHeadSpec struct {
 	Volumes    *[]nameOnly `json:"volumes"`
 }
 
+// nameOnly is an element's name. For a container it also notes whether its
+// env runs the Istio agent alone (DISABLE_ENVOY=true), which PodFacts reads
+// of an istio-proxy container.
 type nameOnly struct {
 	Name string `json:"name"`
+	// agentOnly: the element's env sets DISABLE_ENVOY to "true" (its last
+	// entry of that name, with a value rather than valueFrom). It is read
+	// only where it can matter: when the element's name, read first, is
+	// istio-proxy, or when env comes before the name and names
+	// DISABLE_ENVOY at all.
+	agentOnly bool
 }
 
 var (
@@ -84,14 +94,57 @@ func (s *PodHeadSpec) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	})
 }
 
-// UnmarshalJSONFrom decodes an element's name; see PodHead's.
+// UnmarshalJSONFrom decodes an element's name, and for a container whether
+// it runs the Istio agent alone; see PodHead's. The API server sends a
+// container's name before its env, so the env of every container but
+// istio-proxy is skipped as before; when env comes first (a YAML file
+// converted to JSON sorts the keys), it is only searched for the bytes
+// DISABLE_ENVOY (or an escape) before it is decoded.
 func (n *nameOnly) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	return readObject(dec, "element", func(name []byte) error {
-		if string(name) == "name" {
+		switch string(name) {
+		case "name":
 			return json.UnmarshalDecode(dec, &n.Name)
+		case "env":
+			if n.Name != "" && n.Name != IstioProxyName {
+				return skip(dec)
+			}
+			env, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			if n.Name == "" && !bytes.Contains(env, disableEnvoyName) && bytes.IndexByte(env, '\\') < 0 {
+				n.agentOnly = false
+				return nil
+			}
+			n.agentOnly = envAgentOnly(env)
+			return nil
 		}
 		return skip(dec)
 	})
+}
+
+var disableEnvoyName = []byte(disableEnvoyEnv)
+
+// envAgentOnly reads a container's env, as JSON, for DISABLE_ENVOY=true. An
+// env that does not decode as a list of env vars does not run the agent
+// alone (the pod is then left alone as istio_proxy_exists).
+func envAgentOnly(env jsontext.Value) bool {
+	var vars []struct {
+		Name      string    `json:"name"`
+		Value     string    `json:"value"`
+		ValueFrom *struct{} `json:"valueFrom"`
+	}
+	if err := json.Unmarshal(env, &vars, decodeOptions); err != nil {
+		return false
+	}
+	on := false
+	for _, v := range vars {
+		if v.Name == disableEnvoyEnv {
+			on = v.ValueFrom == nil && v.Value == "true"
+		}
+	}
+	return on
 }
 
 // readObject decodes a JSON object from dec, calling member for each name

@@ -6,7 +6,13 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	corev1 "k8s.io/api/core/v1"
 )
+
+// ignoreAgentOnly leaves out what the default decoding cannot compute:
+// whether istio-proxy runs the agent alone (TestPodHeadAgentOnly).
+var ignoreAgentOnly = cmpopts.IgnoreUnexported(nameOnly{})
 
 // plainHead has PodHead's fields without its UnmarshalJSONFrom, so it
 // decodes the way json v2 decodes by default: the behaviour PodHead's fast
@@ -82,7 +88,7 @@ func TestPodHeadMatchesDefaultDecoding(t *testing.T) {
 			t.Errorf("%s: fast error %v, default error %v", in, fastErr, plainErr)
 			continue
 		}
-		if diff := cmp.Diff(plain, fast); fastErr == nil && diff != "" {
+		if diff := cmp.Diff(plain, fast, ignoreAgentOnly); fastErr == nil && diff != "" {
 			t.Errorf("%s: (-default,+fast):\n%s", in, diff)
 		}
 		checkElements(t, []byte(in))
@@ -104,9 +110,53 @@ func FuzzPodHead(f *testing.F) {
 		if (fastErr == nil) != (plainErr == nil) {
 			t.Fatalf("fast error %v, default error %v", fastErr, plainErr)
 		}
-		if diff := cmp.Diff(plain, fast); fastErr == nil && diff != "" {
+		if diff := cmp.Diff(plain, fast, ignoreAgentOnly); fastErr == nil && diff != "" {
 			t.Fatalf("(-default,+fast):\n%s", diff)
 		}
 		checkElements(t, raw)
 	})
+}
+
+// TestPodHeadAgentOnly checks that the head reads DISABLE_ENVOY=true of an
+// istio-proxy container, its env before or after its name, as the typed
+// container reads it (its last DISABLE_ENVOY, a value and not valueFrom).
+func TestPodHeadAgentOnly(t *testing.T) {
+	cases := map[string]struct {
+		container string
+		want      bool
+	}{
+		"name first":                 {`{"name":"istio-proxy","env":[{"name":"DISABLE_ENVOY","value":"true"}]}`, true},
+		"env first, as sorted keys":  {`{"env":[{"name":"A","value":"1"},{"name":"DISABLE_ENVOY","value":"true"}],"name":"istio-proxy"}`, true},
+		"an escaped name":            {`{"env":[{"name":"DISABLE\u005fENVOY","value":"true"}],"name":"istio-proxy"}`, true},
+		"false":                      {`{"name":"istio-proxy","env":[{"name":"DISABLE_ENVOY","value":"false"}]}`, false},
+		"the last one decides":       {`{"name":"istio-proxy","env":[{"name":"DISABLE_ENVOY","value":"true"},{"name":"DISABLE_ENVOY","value":"1"}]}`, false},
+		"valueFrom is not a value":   {`{"name":"istio-proxy","env":[{"name":"DISABLE_ENVOY","value":"true","valueFrom":{"fieldRef":{"fieldPath":"x"}}}]}`, false},
+		"valueFrom null":             {`{"name":"istio-proxy","env":[{"name":"DISABLE_ENVOY","value":"true","valueFrom":null}]}`, true},
+		"absent":                     {`{"name":"istio-proxy","env":[{"name":"OUTPUT_CERTS","value":"/etc/istio-certs"}]}`, false},
+		"no env":                     {`{"name":"istio-proxy"}`, false},
+		"env is no list of env vars": {`{"name":"istio-proxy","env":{"DISABLE_ENVOY":"true"}}`, false},
+		"a second env replaces it":   {`{"name":"istio-proxy","env":[{"name":"DISABLE_ENVOY","value":"true"}],"env":[]}`, false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			raw := []byte(`{"spec":{"containers":[` + tc.container + `]}}`)
+			head, err := DecodePodHead(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := (*head.Spec.Containers)[0].agentOnly
+			if got != tc.want {
+				t.Errorf("agentOnly = %v, want %v", got, tc.want)
+			}
+			// The typed pod, with an sds container, reads the same (a pod
+			// whose env does not decode has no typed form).
+			var typed corev1.Pod
+			if err := json.Unmarshal(raw, &typed, DecodeOptions()); err == nil {
+				typed.Spec.Containers = append(typed.Spec.Containers, corev1.Container{Name: SDSName})
+				if typedGot := PodFactsOf(&typed.ObjectMeta, &typed.Spec).DeployerSidecars; typedGot != tc.want {
+					t.Errorf("typed: deployer sidecars = %v, want %v", typedGot, tc.want)
+				}
+			}
+		})
+	}
 }

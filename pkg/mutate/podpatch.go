@@ -48,8 +48,23 @@ func (h *PodHead) Facts() policy.PodFacts {
 	}
 	if h.Spec != nil {
 		f.Containers, f.Volumes = elementNames(h.Spec.Containers), elementNames(h.Spec.Volumes)
+		agentOnly := false
+		if h.Spec.Containers != nil {
+			if i := slices.Index(f.Containers, IstioProxyName); i >= 0 {
+				agentOnly = (*h.Spec.Containers)[i].agentOnly
+			}
+		}
+		f.DeployerSidecars = deployerSidecars(f, agentOnly)
 	}
 	return f
+}
+
+// deployerSidecars reports whether the pod with facts f carries kgateway's
+// deployer's istio-proxy and sds (see policy.PodFacts.DeployerSidecars);
+// agentOnly tells whether its first istio-proxy runs with DISABLE_ENVOY=true.
+func deployerSidecars(f policy.PodFacts, agentOnly bool) bool {
+	return agentOnly && slices.Contains(f.Containers, SDSName) &&
+		!slices.Contains(f.OwnedContainers, IstioProxyName) && !slices.Contains(f.OwnedContainers, SDSName)
 }
 
 func elementNames(l *[]nameOnly) []string {
@@ -67,7 +82,8 @@ func elementNames(l *[]nameOnly) []string {
 // template whose head (decoded from raw with DecodePodHead) is head, to
 // raw injected as plan says, and the reason: plan.Skip when the plan skips
 // it (the patch is then empty), ReasonInjected, or ReasonAlreadyInjected
-// with an empty patch. With a SidecarCache, an added container or volume is
+// with an empty patch; for an adjusting plan, ReasonAdjusted, or
+// ReasonAlreadyAdjusted with an empty patch (see adjustPatch). With a SidecarCache, an added container or volume is
 // a jsontext.Value, its JSON, rather than a typed value; the cache shares
 // it, so it must only be read.
 //
@@ -82,6 +98,9 @@ func elementNames(l *[]nameOnly) []string {
 // every path is valid against raw. The oracle tests hold the result against
 // the typed path, Pod, on every golden input and fuzz input.
 func PodPatch(raw []byte, head *PodHead, plan policy.PodPlan, cache *SidecarCache) ([]jsonpatch.Operation, policy.Reason, error) {
+	if plan.Adjust {
+		return adjustPatch(raw, head, plan)
+	}
 	if !plan.Inject() {
 		return nil, plan.Skip, nil
 	}
@@ -354,4 +373,50 @@ func prefix(ops []jsonpatch.Operation, p string) []jsonpatch.Operation {
 		ops[i].Path = p + ops[i].Path
 	}
 	return ops
+}
+
+// adjustPatch is PodPatch for an adjusting plan: it decodes only the
+// istio-proxy container whole, and sets each env value it changes with one
+// operation on that value, plus the adjusted annotation. The oracle tests
+// hold it to the typed path, adjustPod.
+func adjustPatch(raw []byte, head *PodHead, plan policy.PodPlan) ([]jsonpatch.Operation, policy.Reason, error) {
+	i := -1
+	if head.Spec != nil && head.Spec.Containers != nil {
+		i = slices.IndexFunc(*head.Spec.Containers, func(n nameOnly) bool { return n.Name == IstioProxyName })
+	}
+	if i < 0 {
+		return nil, policy.ReasonAlreadyAdjusted, nil
+	}
+	elems := &podElements{}
+	if err := decodeStrictCase(raw, elems); err != nil {
+		return nil, "", DecodeError("", err)
+	}
+	if i >= len(elems.Spec.Containers) {
+		return nil, "", fmt.Errorf("internal error: container %d (%s) was not decoded", i, IstioProxyName)
+	}
+	path := "/spec/containers/" + strconv.Itoa(i)
+	var c corev1.Container
+	if err := decodeStrictCase(elems.Spec.Containers[i], &c); err != nil {
+		return nil, "", DecodeError(path, err)
+	}
+	edits := adjustments(&c, plan)
+	if len(edits) == 0 {
+		return nil, policy.ReasonAlreadyAdjusted, nil
+	}
+	var before map[string]string
+	present := false
+	if head.Metadata != nil && head.Metadata.Annotations != nil {
+		before, present = *head.Metadata.Annotations, true
+	}
+	meta := metav1.ObjectMeta{Annotations: maps.Clone(before)}
+	setAdjusted(&meta, adjustedRecord(before, edits))
+	var ops []jsonpatch.Operation
+	if !mapsEqual(before, meta.Annotations) {
+		ops = metaPatch(ops, head, present, before, meta.Annotations)
+	}
+	for _, e := range edits {
+		// add, not replace: an empty value may have no value member.
+		ops = append(ops, jsonpatch.NewOperation("add", path+"/env/"+strconv.Itoa(e.index)+"/value", e.to))
+	}
+	return ops, policy.ReasonAdjusted, nil
 }
