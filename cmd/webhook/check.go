@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -202,18 +205,20 @@ func (ck *checker) object(obj *unstructured.Unstructured) (int, error) {
 	if mutate.Stamps(gvk) {
 		return ck.backend(what, raw)
 	}
-	if path := templatePaths[gvk]; path != nil {
+	path := templatePaths[gvk]
+	if path != nil {
 		tmpl, err := member(raw, path)
 		if err != nil || tmpl == nil {
 			return 0, fmt.Errorf("%s has no pod template: %v", what, err)
 		}
 		raw = tmpl
 	}
-	return ck.pod(what, obj.GetNamespace(), raw)
+	return ck.pod(what, obj.GetNamespace(), raw, path != nil)
 }
 
-// pod reports on a pod or pod template, raw, in namespace nsName.
-func (ck *checker) pod(what, nsName string, raw []byte) (int, error) {
+// pod reports on a pod or, when template, a workload's pod template, raw,
+// in namespace nsName.
+func (ck *checker) pod(what, nsName string, raw []byte, template bool) (int, error) {
 	ns, err := ck.ns(nsName)
 	if err != nil {
 		return 0, err
@@ -232,6 +237,13 @@ func (ck *checker) pod(what, nsName string, raw []byte) (int, error) {
 		annotations = *head.Metadata.Annotations
 	}
 	_, injected := mutate.ParseStatus(annotations)
+	if plan.Adjust {
+		return ck.adjusted(what, annotations, plan, ops, template), nil
+	}
+	if _, adjusted := mutate.ParseAdjusted(annotations); adjusted && !injected {
+		fmt.Fprintf(ck.out, "%s: adjusted, but the policy would not adjust it now: %s (%s); restart it\n", what, plan.Skip, plan.Skip.Sentence())
+		return checkActionNeeded, nil
+	}
 	code := checkOK
 	switch {
 	case plan.Inject() && len(ops) == 0:
@@ -256,6 +268,33 @@ func (ck *checker) pod(what, nsName string, raw []byte) (int, error) {
 		}
 	}
 	return code, nil
+}
+
+// adjusted reports on a pod, or a pod template when template, whose
+// istio-proxy and sds kgateway's deployer added, which the plan adjusts;
+// ops is the patch the webhook would make now.
+func (ck *checker) adjusted(what string, annotations map[string]string, plan policy.PodPlan, ops []jsonpatch.Operation, template bool) int {
+	rec, recorded := mutate.ParseAdjusted(annotations)
+	code := checkOK
+	switch {
+	case template:
+		fmt.Fprintf(ck.out, "%s: kgateway's deployer added istio-proxy and sds; the webhook adjusts each new pod's istio-proxy, and leaves the %s as the deployer renders it\n", what, strings.SplitN(what, " ", 2)[0])
+	case len(ops) == 0 && recorded:
+		fmt.Fprintf(ck.out, "%s: adjusted, current with the policy: kgateway's deployer added istio-proxy and sds, and gatemesh changed these env vars of %s:\n", what, rec.Container)
+		for _, name := range slices.Sorted(maps.Keys(rec.Env)) {
+			fmt.Fprintf(ck.out, "  %s: %q (the deployer's) -> %q\n", name, rec.Env[name].From, rec.Env[name].To)
+		}
+	case len(ops) == 0:
+		fmt.Fprintf(ck.out, "%s: %s (%s)\n", what, policy.ReasonAlreadyAdjusted, policy.ReasonAlreadyAdjusted.Sentence())
+	case recorded:
+		fmt.Fprintf(ck.out, "%s: adjusted, stale: the webhook would adjust it differently now; restart it\n", what)
+		code = checkActionNeeded
+	default:
+		fmt.Fprintf(ck.out, "%s: not adjusted, but would be now (created before its namespace opted in, or while the webhook was down); restart it\n", what)
+		code = checkActionNeeded
+	}
+	fmt.Fprintf(ck.out, "  istiod: %s, CA: %s, cluster ID %s, mesh ID %s\n", plan.DiscoveryAddress, plan.CAAddress, plan.Sidecars.ClusterID, plan.Sidecars.MeshID)
+	return code
 }
 
 // bootstrap says whether the Envoy bootstrap the pod mounts has the SDS

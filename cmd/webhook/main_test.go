@@ -62,6 +62,17 @@ func TestAutoMtlsFlagOverridesTheFile(t *testing.T) {
 	}
 }
 
+func TestAdjustKgatewaySidecarsFlagOverridesTheFile(t *testing.T) {
+	cfg := writeFile(t, "policy.yaml", "selection:\n  adjustKgatewaySidecars: true\n")
+	code, _, stderr, o := runCmd(t, "", "serve", "--config", cfg, "--adjust-kgateway-sidecars=false")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if o.Policy.AdjustKgatewaySidecars() {
+		t.Errorf("adjustKgatewaySidecars = %v, want false", *o.Policy.Config().Selection.AdjustKgatewaySidecars)
+	}
+}
+
 // TestFlagsWithoutACommandDoNotServe: serve runs only when asked, as the
 // manifests ask (webhook serve ...).
 func TestFlagsWithoutACommandDoNotServe(t *testing.T) {

@@ -40,15 +40,23 @@ func addPolicyFlags(fs *pflag.FlagSet) *policyFlags {
 		func(c *policy.Config, v string) { c.SDS.KgatewayImage = v })
 	pf.str("sds-log-level", "sds LOG_LEVEL (sds.logLevel; default "+policy.DefaultSDSLogLevel+")",
 		func(c *policy.Config, v string) { c.SDS.LogLevel = v })
-	pf.fs.Bool("auto-mtls", true, "stamp Istio mTLS onto every in-mesh backend (backends.autoMtls); false stamps only objects annotated gatemesh.io/mtls: istio")
-	pf.set["auto-mtls"] = func(c *policy.Config, v string) {
+	pf.boolean("auto-mtls", "stamp Istio mTLS onto every in-mesh backend (backends.autoMtls); false stamps only objects annotated gatemesh.io/mtls: istio",
+		func(c *policy.Config, b bool) { c.Backends.AutoMtls = &b })
+	pf.boolean("adjust-kgateway-sidecars", "set the policy's istiod, CA, cluster and mesh IDs on the istio-proxy kgateway's deployer adds when its Istio integration is on (selection.adjustKgatewaySidecars); false leaves those pods alone",
+		func(c *policy.Config, b bool) { c.Selection.AdjustKgatewaySidecars = &b })
+	return pf
+}
+
+// boolean adds a bool flag, default true, that sets a policy switch.
+func (pf *policyFlags) boolean(name, help string, apply func(*policy.Config, bool)) {
+	pf.fs.Bool(name, true, help)
+	pf.set[name] = func(c *policy.Config, v string) {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			panic("internal error: a bool flag holds " + v)
 		}
-		c.Backends.AutoMtls = &b
+		apply(c, b)
 	}
-	return pf
 }
 
 func (pf *policyFlags) str(name, help string, apply func(*policy.Config, string)) {

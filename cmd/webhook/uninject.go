@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -20,13 +22,15 @@ const (
 	reasonNotInjected             policy.Reason = "not_injected"
 	reasonNotStamped              policy.Reason = "not_stamped"
 	reasonClusterKept             policy.Reason = "bootstrap_cluster_kept"
-	whyNotInjected                              = "no gatemesh.io/status annotation gatemesh wrote"
+	whyNotInjected                              = "no gatemesh.io/status or gatemesh.io/adjusted annotation gatemesh wrote"
 	whyNotStamped                               = "no gatemesh.io/mtls-hash marker"
 	whyStampEdited                              = "the stamp was edited since gatemesh wrote it, so it is the user's now"
 	reasonNoCluster               policy.Reason = "no_bootstrap_cluster"
 	whyNoCluster                                = "no SDS cluster gatemesh added"
 	whyClusterNeeded                            = "an Upstream in the input still has spec.sslConfig, which may use the cluster"
 	whyUninjected                               = "removed the containers, volumes and annotations gatemesh.io/status lists"
+	reasonRestored                policy.Reason = "restored"
+	whyRestored                                 = "set the istio-proxy env values gatemesh.io/adjusted records back to the deployer's"
 	upstreamKindName                            = "Upstream"
 	sslConfigMember                             = "sslConfig"
 	containersMember, initsMember               = "containers", "initContainers"
@@ -44,7 +48,9 @@ func newUninjectCommand() *cobra.Command {
 		Short: "Remove what gatemesh added to manifests, offline",
 		Long: `Remove exactly what gatemesh added, and nothing else: from pods and pod
 templates, the containers, volumes and annotations their gatemesh.io/status
-annotation lists; from Gloo Upstreams and kgateway Backends, the stamped
+annotation lists, and the deployer's values of the istio-proxy env vars
+their gatemesh.io/adjusted annotation records (kgateway's own Istio
+sidecars; a value edited since is kept); from Gloo Upstreams and kgateway Backends, the stamped
 block and gatemesh.io/mtls* annotations while the gatemesh.io/mtls-hash
 marker still matches them (an edited stamp is the user's and stays); from
 Envoy bootstrap ConfigMaps, gatemesh's marked SDS cluster, unless an
@@ -216,15 +222,79 @@ func uninjectAt(doc []byte, path []string) ([]byte, policy.Reason, string, error
 			strs[k] = s
 		}
 	}
-	status, ok := mutate.ParseStatus(strs)
-	if !ok {
+	status, injected := mutate.ParseStatus(strs)
+	adjusted, wasAdjusted := mutate.ParseAdjusted(strs)
+	if !injected && !wasAdjusted {
 		return doc, reasonNotInjected, whyNotInjected, nil
 	}
-	for _, k := range append(status.Annotations, mutate.StatusAnnotation) {
-		delete(annotations, k)
+	reason, why := reasonUninjected, whyUninjected
+	if wasAdjusted {
+		delete(annotations, mutate.AdjustedAnnotation)
+		spec, _ := pod["spec"].(map[string]any)
+		reason, why = reasonRestored, whyRestored
+		if kept := restoreEnv(spec, adjusted); len(kept) > 0 {
+			why += "; kept " + strings.Join(kept, ", ") + ", edited since"
+		}
+	}
+	if injected {
+		removeInjected(pod, annotations, status)
+		reason, why = reasonUninjected, whyUninjected
 	}
 	dropEmpty(meta, "annotations")
 	dropEmpty(pod, "metadata")
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("internal error: failed to encode the object: %w", err)
+	}
+	return out, reason, why, nil
+}
+
+// restoreEnv sets the env vars of the container rec names back to the
+// values rec records, where they still hold gatemesh's; it returns the names
+// of those edited since, which it leaves alone.
+func restoreEnv(spec map[string]any, rec mutate.Adjusted) []string {
+	var kept []string
+	containers, _ := spec[containersMember].([]any)
+	for _, c := range containers {
+		container, _ := c.(map[string]any)
+		if name, _ := container["name"].(string); name != rec.Container {
+			continue
+		}
+		env, _ := container["env"].([]any)
+		for _, name := range slices.Sorted(maps.Keys(rec.Env)) {
+			change := rec.Env[name]
+			var found []map[string]any
+			for _, e := range env {
+				if v, _ := e.(map[string]any); v != nil && v["name"] == name {
+					found = append(found, v)
+				}
+			}
+			if len(found) != 1 || found[0]["valueFrom"] != nil || stringValue(found[0]) != change.To {
+				kept = append(kept, name)
+				continue
+			}
+			if change.From == "" {
+				delete(found[0], "value") // as the API server stores an empty value
+			} else {
+				found[0]["value"] = change.From
+			}
+		}
+		break
+	}
+	return kept
+}
+
+// stringValue is an env var's value, "" when absent.
+func stringValue(env map[string]any) string {
+	s, _ := env["value"].(string)
+	return s
+}
+
+// removeInjected removes from the pod what status lists.
+func removeInjected(pod, annotations map[string]any, status mutate.Status) {
+	for _, k := range append(status.Annotations, mutate.StatusAnnotation) {
+		delete(annotations, k)
+	}
 	if spec, ok := pod["spec"].(map[string]any); ok {
 		for _, list := range []string{containersMember, initsMember} {
 			removeNamed(spec, list, status.Containers)
@@ -233,11 +303,6 @@ func uninjectAt(doc []byte, path []string) ([]byte, policy.Reason, string, error
 		dropEmpty(spec, initsMember)
 		dropEmpty(spec, "volumes")
 	}
-	out, err := json.Marshal(obj)
-	if err != nil {
-		return nil, "", "", fmt.Errorf("internal error: failed to encode the object: %w", err)
-	}
-	return out, reasonUninjected, whyUninjected, nil
 }
 
 // removeNamed removes the elements of the list m[key] whose name is in
