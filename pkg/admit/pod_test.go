@@ -247,3 +247,46 @@ func TestPodHandlerErrors(t *testing.T) {
 
 // testLimiter is a limiter with the default Limits.
 func testLimiter() *limiter { return newLimiter(Limits{}) }
+
+// kgatewayIstioPod is a kgateway proxy pod whose deployer added istio-proxy
+// and sds (its Istio integration on), as the API server sends it: name
+// before env.
+const kgatewayIstioPod = `{"apiVersion":"v1","kind":"Pod",
+  "metadata":{"generateName":"http-","namespace":"gloo-system","labels":{"kgateway":"kube-gateway"}},
+  "spec":{"containers":[{"name":"kgateway-proxy","image":"envoy-wrapper:v2.2.0"},{"name":"sds","image":"sds:v2.2.0"},
+    {"name":"istio-proxy","image":"proxyv2:1.22.0","env":[{"name":"CA_ADDR","value":"istiod.istio-system.svc:15012"},
+      {"name":"ISTIO_META_MESH_ID","value":"cluster.local"},{"name":"ISTIO_META_CLUSTER_ID","value":"Kubernetes"},
+      {"name":"PROXY_CONFIG","value":"{\"discoveryAddress\": istiod.istio-system.svc:15012 }\n"},
+      {"name":"DISABLE_ENVOY","value":"true"}]}]}}`
+
+// TestPodHandlerAdjustsKgatewaysSidecars: the review of kgateway's
+// Istio-enabled pod in a revisioned namespace is answered with a patch of
+// the four env values and the record, audited as adjusted; the patched pod
+// reviewed again (reinvocation) gets no patch.
+func TestPodHandlerAdjustsKgatewaysSidecars(t *testing.T) {
+	h := newPodHandler(t, enabledNamespaces(map[string]string{"istio.io/rev": "1-28"}))
+	resp := post(t, h, review("Pod", "CREATE", kgatewayIstioPod))
+	if !resp.Allowed || resp.AuditAnnotations[AuditAnnotation] != string(policy.ReasonAdjusted) {
+		t.Fatalf("allowed %v, reason %q, want adjusted", resp.Allowed, resp.AuditAnnotations[AuditAnnotation])
+	}
+	var ops []struct{ Op, Path string }
+	if err := json.Unmarshal(resp.Patch, &ops); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ Op, Path string }{
+		{"add", "/metadata/annotations"},
+		{"add", "/spec/containers/2/env/0/value"},
+		{"add", "/spec/containers/2/env/3/value"},
+	}
+	if diff := cmp.Diff(want, ops); diff != "" {
+		t.Errorf("patch (-want,+got):\n%s", diff)
+	}
+	adjusted := applyPatch(t, []byte(kgatewayIstioPod), resp)
+	if !bytes.Contains(adjusted, []byte(`istiod-1-28.istio-system.svc:15012 }`)) {
+		t.Errorf("PROXY_CONFIG not adjusted: %s", adjusted)
+	}
+	again := post(t, h, review("Pod", "CREATE", string(adjusted)))
+	if len(again.Patch) != 0 || again.AuditAnnotations[AuditAnnotation] != string(policy.ReasonAlreadyAdjusted) {
+		t.Errorf("reinvocation: reason %q, patch %s; want already_adjusted and none", again.AuditAnnotations[AuditAnnotation], again.Patch)
+	}
+}
