@@ -199,3 +199,27 @@ func TestAdjustPod(t *testing.T) {
 		})
 	}
 }
+
+// FuzzWithDiscoveryAddress: editing PROXY_CONFIG never panics; an edit
+// reads back as the address, and is an ensure (a second edit changes
+// nothing). That nothing else changes is checked inside, by value.
+func FuzzWithDiscoveryAddress(f *testing.F) {
+	f.Add("{\"discoveryAddress\": istiod.istio-system.svc:15012 }\n", "istiod-1-28.istio-system.svc:15012")
+	f.Add(`{"discoveryAddress":"a:1","x":[1,2]}`, "b:2")
+	f.Add("# c\ndiscoveryAddress: 'a:1' # d\ny: {z: 1}\n", "x: #y")
+	f.Add("discoveryAddress: \"a\\\"b\"\n", "'")
+	f.Fuzz(func(t *testing.T, text, addr string) {
+		out, ok := withDiscoveryAddress(text, addr)
+		if !ok {
+			return
+		}
+		m, err := decodeProxyConfig(out)
+		if err != nil || m[discoveryAddressKey] != addr {
+			t.Fatalf("%q -> %q reads back %v (%v), want %q", text, out, m[discoveryAddressKey], err, addr)
+		}
+		again, ok := withDiscoveryAddress(out, addr)
+		if !ok || again != out {
+			t.Fatalf("second edit of %q: %q, %v", out, again, ok)
+		}
+	})
+}
