@@ -37,6 +37,25 @@ image-verify: ## build the image twice: the same digest both times, user 65532:6
 	if [ "$$a" != "$$b" ]; then echo "image: not reproducible: $$a then $$b"; exit 1; fi; echo "image: reproducible, $$a"
 	@cd hack/tools/image && GOWORK=off $(GO) run . -check $(BIN)/image/oci
 
+# A release: VERSION defaults to v<appVersion> of the chart, the one place
+# the version is written down (the chart's image tag is v<appVersion> too).
+VERSION ?= v$(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/gatemesh/Chart.yaml)
+RELEASE_DIR = $(BIN)/release/$(VERSION)
+RELEASE_ARCHES ?= amd64 arm64
+.PHONY: release
+release: $(HELM) ## bin/release/<VERSION>/: the image per architecture (docker archive and OCI layout tarballs), the Helm chart package, install-<overlay>.yaml per overlay, SHA256SUMS
+	@case '$(VERSION)' in v[0-9]*) ;; *) echo "release: VERSION '$(VERSION)' is not a version such as v0.1.0"; exit 1;; esac
+	rm -rf '$(RELEASE_DIR)' && mkdir -p '$(RELEASE_DIR)'
+	@set -e; for arch in $(RELEASE_ARCHES); do \
+		digest=$$($(MAKE) -s image IMAGE=ghcr.io/gatemesh/gatemesh:$(VERSION) IMAGE_ARCH=$$arch RELEASE_VERSION=$(VERSION) | tail -1); \
+		cp $(BIN)/image/gatemesh.tar '$(RELEASE_DIR)'/gatemesh-$(VERSION)-linux-$$arch.docker.tar; \
+		tar -C $(BIN)/image/oci --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf '$(RELEASE_DIR)'/gatemesh-$(VERSION)-linux-$$arch.oci.tar .; \
+		echo "release: image linux/$$arch $$digest"; \
+	done
+	$(GO) run ./hack/release -version $(VERSION) -out '$(RELEASE_DIR)'
+	$(HELM) package charts/gatemesh --version $(patsubst v%,%,$(VERSION)) --app-version $(patsubst v%,%,$(VERSION)) -d '$(RELEASE_DIR)'
+	cd '$(RELEASE_DIR)' && sha256sum $$(ls | grep -v SHA256SUMS) > SHA256SUMS && cat SHA256SUMS
+
 # The vulnerability database is the golang.org/x/vulndb module at this version,
 # fetched through the module proxy (checksum-verified like any module): its
 # data/osv holds one OSV file per vulnerability, which govulncheck reads as a
