@@ -141,6 +141,32 @@ func TestServeHardeningFlags(t *testing.T) {
 	if code, _, stderr, _ := runCmd(t, "", "serve", "--tls-min-version", "1.1"); code != 1 || !strings.Contains(stderr, "--tls-min-version") {
 		t.Errorf("TLS 1.1: exit %d, %q", code, stderr)
 	}
+	if o.MetricsAddr != ":8443" || !o.MetricsSecure || o.ClientCertNames != nil {
+		t.Errorf("metrics %q secure %v, client names %q; want :8443, secure, none", o.MetricsAddr, o.MetricsSecure, o.ClientCertNames)
+	}
+
+	code, _, stderr, o = runCmd(t, "", "serve", "--client-ca", "/etc/ca.pem", "--client-cert-names", "kube-apiserver, apiserver.example.com",
+		"--metrics-secure=false", "--metrics-bind-address", ":8080")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if diff := cmp.Diff([]string{"kube-apiserver", "apiserver.example.com"}, o.ClientCertNames); diff != "" {
+		t.Errorf("client certificate names (-want,+got):\n%s", diff)
+	}
+	if o.MetricsSecure || o.MetricsAddr != ":8080" {
+		t.Errorf("metrics %q secure %v; want :8080, plain", o.MetricsAddr, o.MetricsSecure)
+	}
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"names without a CA": {args: []string{"--client-cert-names", "kube-apiserver"}, want: "--client-cert-names needs --client-ca"},
+		"an empty name":      {args: []string{"--client-ca", "/etc/ca.pem", "--client-cert-names", "a,,b"}, want: "must not hold an empty name"},
+	} {
+		if code, _, stderr, _ := runCmd(t, "", append([]string{"serve"}, tc.args...)...); code != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, %q; want 1 and %q", name, code, stderr, tc.want)
+		}
+	}
 }
 
 func TestServeDefaultsForLimitsAndTheReconciler(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,9 +30,17 @@ type serveOptions struct {
 	CertDir     string
 	ProbeAddr   string
 	MetricsAddr string
-	EnableHTTP2 bool
-	TLSMin      string
-	ClientCA    string
+	// MetricsSecure serves /metrics over HTTPS to authorized tokens only.
+	MetricsSecure bool
+	EnableHTTP2   bool
+	TLSMin        string
+	ClientCA      string
+	// ClientCertNames are the client certificate names --client-ca
+	// accepts; empty accepts any the CA signed.
+	ClientCertNames []string
+	// MemoryLimit is the Go runtime's soft memory limit serve sets, in
+	// bytes; 0 leaves the runtime's own (GOMEMLIMIT, or none).
+	MemoryLimit int64
 	// ShutdownDelay is how long readiness fails before the server stops.
 	ShutdownDelay time.Duration
 	reconcileQPS  float64
@@ -66,12 +76,18 @@ when their namespaces' mesh labels change.`,
 		"directory holding tls.crt and tls.key, reloaded when they change (--cert-mode files and cert-manager)")
 	addCertFlags(fs, &o.Certs)
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
-	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", `address of /metrics; "0" disables it`)
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443", `address of /metrics; "0" disables it`)
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", true,
+		"serve /metrics over HTTPS with the webhook's certificate, to bearer tokens the API server authenticates and\n"+
+			"authorizes for get on /metrics; false serves plain HTTP to anyone, for local use only")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false,
 		"serve HTTP/2; off by default against HTTP/2 Rapid Reset (CVE-2023-44487)")
 	fs.StringVar(&o.TLSMin, "tls-min-version", "1.2", "lowest TLS version served: 1.2 or 1.3")
 	fs.StringVar(&o.ClientCA, "client-ca", "",
 		"PEM file of CAs for the API server's client certificate; when set, clients without one are refused")
+	fs.StringSliceVar(&o.ClientCertNames, "client-cert-names", nil,
+		"comma-separated names a client certificate must carry, as its Subject CN or a DNS name, with --client-ca;\n"+
+			"empty accepts any certificate the CA signed")
 	// The line break keeps "(default ...)" on the line after the flag's
 	// name, where test/attack reads it.
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 5*time.Second,
@@ -109,6 +125,14 @@ func (o *serveOptions) complete(pf *policyFlags) error {
 	if o.TLSMin != "1.2" && o.TLSMin != "1.3" {
 		return fmt.Errorf("--tls-min-version must be 1.2 or 1.3, not %q", o.TLSMin)
 	}
+	for i, n := range o.ClientCertNames {
+		if o.ClientCertNames[i] = strings.TrimSpace(n); o.ClientCertNames[i] == "" {
+			return fmt.Errorf("--client-cert-names must not hold an empty name")
+		}
+	}
+	if len(o.ClientCertNames) > 0 && o.ClientCA == "" {
+		return fmt.Errorf("--client-cert-names needs --client-ca")
+	}
 	if o.ShutdownDelay < 0 {
 		return fmt.Errorf("--shutdown-delay must not be negative")
 	}
@@ -118,13 +142,17 @@ func (o *serveOptions) complete(pf *policyFlags) error {
 	if o.reconcileQPS <= 0 || o.Reconciler.Burst < 1 || o.Reconciler.Workers < 1 {
 		return fmt.Errorf("--reconcile-qps must be positive, --reconcile-burst and --reconcile-workers at least 1")
 	}
+	limit, err := memoryLimit(os.Getenv(goMemLimitEnv), os.Getenv(memoryLimitEnv))
+	if err != nil {
+		return err
+	}
+	o.MemoryLimit = limit
 	o.Reconciler.QPS = float32(o.reconcileQPS)
 	// Only the reconciler needs a leader.
 	o.Leader.Enabled = o.Leader.Enabled && o.Reconcile
 	if o.Leader.Namespace == "" {
 		o.Leader.Namespace = cmp.Or(os.Getenv("POD_NAMESPACE"), o.Certs.Namespace)
 	}
-	var err error
 	o.Policy, err = pf.load()
 	return err
 }
@@ -135,6 +163,10 @@ func (o *serveOptions) complete(pf *policyFlags) error {
 func serve(stop context.Context, o *serveOptions) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
 	log := ctrl.Log.WithName("setup")
+	if o.MemoryLimit > 0 {
+		debug.SetMemoryLimit(o.MemoryLimit)
+		log.Info("Set the Go memory limit", "bytes", o.MemoryLimit, "from", memoryLimitEnv)
+	}
 
 	restCfg, err := restConfig(o.Kubeconfig)
 	if err != nil {
@@ -146,8 +178,11 @@ func serve(stop context.Context, o *serveOptions) error {
 	}
 	srv, err := admit.New(restCfg, admit.Config{
 		Policy: o.Policy, Certs: src, Host: o.Host, Port: o.Port,
-		TLS:         admit.TLSConfig{TLS13Only: o.TLSMin == "1.3", EnableHTTP2: o.EnableHTTP2, ClientCAFile: o.ClientCA},
-		MetricsAddr: o.MetricsAddr, ProbeAddr: o.ProbeAddr,
+		TLS: admit.TLSConfig{
+			TLS13Only: o.TLSMin == "1.3", EnableHTTP2: o.EnableHTTP2,
+			ClientCAFile: o.ClientCA, ClientCertNames: o.ClientCertNames,
+		},
+		MetricsAddr: o.MetricsAddr, InsecureMetrics: !o.MetricsSecure, ProbeAddr: o.ProbeAddr,
 		ShutdownDelay: o.ShutdownDelay, Limits: o.Limits,
 		LeaderElection: o.Leader,
 	})
@@ -161,7 +196,8 @@ func serve(stop context.Context, o *serveOptions) error {
 			return err
 		}
 	}
-	log.Info("Starting gatemesh", "port", o.Port, "certMode", o.Certs.Mode, "certDir", o.CertDir)
+	log.Info("Starting gatemesh", "port", o.Port, "certMode", o.Certs.Mode, "certDir", o.CertDir,
+		"metricsAddr", o.MetricsAddr, "metricsSecure", o.MetricsSecure)
 	return srv.Run(stop)
 }
 

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -37,8 +38,17 @@ type Config struct {
 	// MetricsAddr and ProbeAddr are the addresses of /metrics and of
 	// /healthz and /readyz; "0" turns the server off.
 	MetricsAddr, ProbeAddr string
-	// MetricsOptions, if set, adjusts the metrics server (TLS and
-	// authentication); its BindAddress is MetricsAddr.
+	// InsecureMetrics serves /metrics over plain HTTP to anyone, for local
+	// use. Default: false: /metrics is served over HTTPS, with the
+	// webhook's certificate and TLS settings (no client certificate), and
+	// every scrape must carry a bearer token that the API server
+	// authenticates (a TokenReview) and authorizes for get on the
+	// non-resource URL /metrics (a SubjectAccessReview); otherwise 401 or
+	// 403. gatemesh then needs to create tokenreviews and
+	// subjectaccessreviews.
+	InsecureMetrics bool
+	// MetricsOptions, if set, adjusts the metrics server after the above;
+	// its BindAddress is MetricsAddr.
 	MetricsOptions func(*metricsserver.Options)
 	// ShutdownDelay is how long readiness fails, on shutdown, before the
 	// webhook server stops taking connections.
@@ -96,6 +106,11 @@ func New(restCfg *rest.Config, c Config) (*Server, error) {
 		return nil, err
 	}
 	metrics := metricsserver.Options{BindAddress: c.MetricsAddr}
+	if !c.InsecureMetrics {
+		metrics.SecureServing = true
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metrics.TLSOpts = append(c.TLS.MetricsTLSOptions(), certs.TLSOption(c.Certs))
+	}
 	if c.MetricsOptions != nil {
 		c.MetricsOptions(&metrics)
 	}

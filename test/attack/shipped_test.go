@@ -29,9 +29,12 @@ type shipped struct {
 	// shutdownDelay is --shutdown-delay from the container's args, or else
 	// the binary's default.
 	shutdownDelay string
-	// memLimit is the container's memory limit in bytes, which the
-	// Deployment also passes as GOMEMLIMIT.
+	// memLimit is the container's memory limit in bytes.
 	memLimit int64
+	// memEnv are the variables the Deployment sets to the memory limit
+	// with a resourceFieldRef (GATEMESH_MEMORY_LIMIT, or GOMEMLIMIT), each
+	// with its value.
+	memEnv []string
 }
 
 // readShipped reads the Deployment at path, and binary's default
@@ -53,6 +56,17 @@ func readShipped(path, binary string) (shipped, error) {
 	s := shipped{
 		grace:    time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second,
 		memLimit: c.Resources.Limits.Memory().Value(),
+	}
+	for _, e := range c.Env {
+		ref := e.ValueFrom
+		if ref == nil || ref.ResourceFieldRef == nil || ref.ResourceFieldRef.Resource != "limits.memory" {
+			continue
+		}
+		v := s.memLimit
+		if d := ref.ResourceFieldRef.Divisor.Value(); d > 0 {
+			v /= d
+		}
+		s.memEnv = append(s.memEnv, e.Name+"="+strconv.FormatInt(v, 10))
 	}
 	if l := c.Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
 		s.preStop = time.Duration(l.PreStop.Sleep.Seconds) * time.Second
@@ -90,18 +104,16 @@ func defaultShutdownDelay(binary string) (string, error) {
 	return "", fmt.Errorf("failed to find --shutdown-delay's default in `webhook serve -h`:\n%s", out)
 }
 
-// environ is the test's environment with the Go runtime's memory settings
-// as the Deployment makes them: GOMEMLIMIT at the container's limit, and
-// no GOGC.
+// environ is the test's environment with the memory settings as the
+// Deployment makes them: the variables it sets from the container's memory
+// limit, and no GOGC.
 func (s shipped) environ() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOMEMLIMIT=") && !strings.HasPrefix(kv, "GOGC=") {
+		name, _, _ := strings.Cut(kv, "=")
+		if name != "GOMEMLIMIT" && name != "GOGC" && name != "GATEMESH_MEMORY_LIMIT" {
 			env = append(env, kv)
 		}
 	}
-	if s.memLimit > 0 {
-		env = append(env, "GOMEMLIMIT="+strconv.FormatInt(s.memLimit, 10))
-	}
-	return env
+	return append(env, s.memEnv...)
 }

@@ -34,9 +34,9 @@ type webhook struct {
 const startupTimeout = 60 * time.Second
 
 // startWebhook runs the binary on envtest's webhook host, port and
-// certificates, with its own probe and metrics ports and the Deployment's
-// GOMEMLIMIT, and waits until /readyz answers 200: the server listens and
-// the namespace cache has synced. args come after the suite's flags, so
+// certificates, with its own probe and (plain HTTP) metrics ports and the
+// Deployment's memory limit, and waits until /readyz answers 200: the
+// server listens and the namespace cache has synced. args come after the suite's flags, so
 // they can override them. The process is stopped when the test ends.
 func startWebhook(t *testing.T, args ...string) *webhook {
 	t.Helper()
@@ -56,7 +56,7 @@ func startWebhook(t *testing.T, args ...string) *webhook {
 		"--kubeconfig", suite.kubeconfig,
 		"--cert-mode", "files", "--cert-dir", opts.LocalServingCertDir,
 		"--webhook-host", opts.LocalServingHost, "--webhook-port", strconv.Itoa(opts.LocalServingPort),
-		"--health-probe-bind-address", w.probe, "--metrics-bind-address", w.metrics,
+		"--health-probe-bind-address", w.probe, "--metrics-bind-address", w.metrics, "--metrics-secure=false",
 		"--shutdown-delay", "2s",
 	}
 	w.cmd = exec.Command(suite.binary, append(flags, args...)...)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ type webhookOptions struct {
 	leader    admit.LeaderElection
 	port      int
 	config    *rest.Config
+	metrics   string
 }
 
 // WithReconciler also runs the reconciler, with o (its Policy is the
@@ -42,6 +44,11 @@ func WithReconciler(o reconcile.Options, le admit.LeaderElection) WebhookOption 
 // WithPort serves on port, for a second replica the API server does not
 // call. Default: envtest's local serving port.
 func WithPort(port int) WebhookOption { return func(w *webhookOptions) { w.port = port } }
+
+// WithMetrics serves /metrics on addr as `webhook serve` does: HTTPS with
+// the webhook's certificate, to bearer tokens the API server authenticates
+// and authorizes. Default: no metrics server.
+func WithMetrics(addr string) WebhookOption { return func(w *webhookOptions) { w.metrics = addr } }
 
 // WithRestConfig talks to the API server as cfg says, to run as gatemesh's
 // ServiceAccount under the manifests' RBAC. Default: the admin's Config.
@@ -55,9 +62,10 @@ const readyTimeout = 60 * time.Second
 
 // StartWebhook starts gatemesh and returns once it answers: its webhook
 // server accepts TLS connections and its namespace cache has synced. It
-// runs until ctx ends or Stop is called. The metrics and health servers are
-// off: the API server calls only the webhook server, and the readiness they
-// would report is what StartWebhook waits for.
+// runs until ctx ends or Stop is called. The health server is off, and the
+// metrics server unless WithMetrics: the API server calls only the webhook
+// server, and the readiness they would report is what StartWebhook waits
+// for.
 func (cp *ControlPlane) StartWebhook(ctx context.Context, options ...WebhookOption) (*Webhook, error) {
 	var o webhookOptions
 	for _, opt := range options {
@@ -75,7 +83,7 @@ func (cp *ControlPlane) StartWebhook(ctx context.Context, options ...WebhookOpti
 	srv, err := admit.New(cfg, admit.Config{
 		Policy: cp.Policy, Certs: certs.NewFiles(opts.LocalServingCertDir),
 		Host: opts.LocalServingHost, Port: port,
-		MetricsAddr: "0", ProbeAddr: "0",
+		MetricsAddr: cmp.Or(o.metrics, "0"), ProbeAddr: "0",
 		LeaderElection: o.leader,
 	})
 	if err != nil {
