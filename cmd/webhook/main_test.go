@@ -97,6 +97,12 @@ func TestInvalidPolicyStopsStartup(t *testing.T) {
 		"an invalid flag value names the field": {
 			args: []string{"--discovery-address", "istiod"}, wantMsg: "mesh.discoveryAddress",
 		},
+		"a malformed image reference names the field": {
+			args: []string{"--proxy-image", "docker.io/Istio/proxyv2:1.28.0"}, wantMsg: "istioProxy.image",
+		},
+		"a sidecar running as root is refused": {
+			file: "sds:\n  securityContext:\n    runAsUser: 0\n", wantMsg: "sds.securityContext.runAsUser: Forbidden",
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -91,8 +91,12 @@ func (b *BackendConfig) validate(p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("clusterDomain"), b.ClusterDomain, msg))
 	}
 	u := p.Child("upstreamSslConfig")
+	alpn := u.Child("alpnProtocols")
+	if n := len(b.UpstreamSSLConfig.AlpnProtocols); n > MaxListLength {
+		errs = append(errs, field.TooMany(alpn, n, MaxListLength))
+	}
 	for i, a := range b.UpstreamSSLConfig.AlpnProtocols {
-		errs = append(errs, validateToken(u.Child("alpnProtocols").Index(i), a)...)
+		errs = append(errs, validateALPN(alpn.Index(i), a)...)
 	}
 	s := u.Child("sds")
 	sds := b.UpstreamSSLConfig.SDS

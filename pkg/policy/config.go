@@ -79,6 +79,11 @@ type IstioProxyConfig struct {
 	// Istio proxy user), non-root, read-only root filesystem, no privilege
 	// escalation, all capabilities dropped.
 	SecurityContext *corev1.SecurityContext `json:"securityContext"`
+	// AllowPrivileged allows a SecurityContext that runs the container
+	// privileged, with allowPrivilegeEscalation, as root (runAsUser 0 or
+	// runAsNonRoot false) or with added capabilities. Default: false, and
+	// such a securityContext is refused at startup.
+	AllowPrivileged bool `json:"allowPrivileged"`
 }
 
 // SDSConfig is the injected sds container, which serves the certificates the
@@ -102,6 +107,9 @@ type SDSConfig struct {
 	// read-only root filesystem, no privilege escalation, all capabilities
 	// dropped.
 	SecurityContext *corev1.SecurityContext `json:"securityContext"`
+	// AllowPrivileged is istioProxy.allowPrivileged for the sds container.
+	// Default: false.
+	AllowPrivileged bool `json:"allowPrivileged"`
 }
 
 // SelectionConfig decides which namespaces and pods are injected.

@@ -1,9 +1,7 @@
 package policy
 
 import (
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -59,15 +57,19 @@ func (i *IstioProxyConfig) validate(p *field.Path) field.ErrorList {
 	if !proxyLogLevels.Has(i.LogLevel) {
 		errs = append(errs, field.NotSupported(p.Child("logLevel"), i.LogLevel, sets.List(proxyLogLevels)))
 	}
+	if len(i.ComponentLogLevel) > MaxComponentLogLevelLength {
+		errs = append(errs, field.TooLong(p.Child("componentLogLevel"), "", MaxComponentLogLevelLength))
+	}
 	for _, part := range strings.Split(i.ComponentLogLevel, ",") {
 		comp, level, ok := strings.Cut(part, ":")
-		if !ok || comp == "" || !proxyLogLevels.Has(level) {
+		if !ok || !componentPattern.MatchString(comp) || !proxyLogLevels.Has(level) {
 			errs = append(errs, field.Invalid(p.Child("componentLogLevel"), i.ComponentLogLevel,
 				"must be component:level[,component:level] with level one of "+strings.Join(sets.List(proxyLogLevels), ", ")))
 			break
 		}
 	}
 	errs = append(errs, validateResources(p.Child("resources"), i.Resources)...)
+	errs = append(errs, validateSecurityContext(p.Child("securityContext"), i.SecurityContext, i.AllowPrivileged)...)
 	return errs
 }
 
@@ -82,6 +84,7 @@ func (s *SDSConfig) validate(p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("envoyConfigVolume"), s.EnvoyConfigVolume, msg))
 	}
 	errs = append(errs, validateResources(p.Child("resources"), s.Resources)...)
+	errs = append(errs, validateSecurityContext(p.Child("securityContext"), s.SecurityContext, s.AllowPrivileged)...)
 	return errs
 }
 
@@ -92,6 +95,9 @@ func (s *SelectionConfig) validate(p *field.Path) field.ErrorList {
 	gp := p.Child("gatewayProxies")
 	if len(s.GatewayProxies) == 0 {
 		errs = append(errs, field.Required(gp, "at least one gateway proxy selector is needed"))
+	}
+	if len(s.GatewayProxies) > MaxListLength {
+		errs = append(errs, field.TooMany(gp, len(s.GatewayProxies), MaxListLength))
 	}
 	for i, g := range s.GatewayProxies {
 		ip := gp.Index(i)
@@ -108,49 +114,6 @@ func (s *SelectionConfig) validate(p *field.Path) field.ErrorList {
 		}
 	}
 	return errs
-}
-
-func validateHostPort(p *field.Path, v string) field.ErrorList {
-	host, port, err := net.SplitHostPort(v)
-	if err != nil {
-		return field.ErrorList{field.Invalid(p, v, "must be host:port")}
-	}
-	var errs field.ErrorList
-	if host == "" || strings.ContainsAny(host, " \t\"\\") {
-		errs = append(errs, field.Invalid(p, v, "host must be a DNS name or IP address"))
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		errs = append(errs, field.Invalid(p, v, "port must be a number from 1 to 65535"))
-	}
-	return errs
-}
-
-func validateLabelKey(p *field.Path, v string) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsQualifiedName(v) {
-		errs = append(errs, field.Invalid(p, v, msg))
-	}
-	return errs
-}
-
-func validateToken(p *field.Path, v string) field.ErrorList {
-	if v == "" {
-		return field.ErrorList{field.Required(p, "")}
-	}
-	if strings.ContainsAny(v, " \t\n\"\\") {
-		return field.ErrorList{field.Invalid(p, v, "must not contain whitespace, quotes or backslashes")}
-	}
-	return nil
-}
-
-func validateImage(p *field.Path, v string) field.ErrorList {
-	if v == "" {
-		return field.ErrorList{field.Required(p, "")}
-	}
-	if strings.TrimSpace(v) != v || strings.ContainsAny(v, " \t\n") {
-		return field.ErrorList{field.Invalid(p, v, "must be an image reference without whitespace")}
-	}
-	return nil
 }
 
 func validateResources(p *field.Path, r corev1.ResourceRequirements) field.ErrorList {
