@@ -32,7 +32,7 @@ func oraclePod(t testing.TB, raw []byte, pol *policy.Policy, ns policy.Namespace
 		return false
 	}
 	var typed corev1.Pod
-	if err := json.Unmarshal(raw, &typed); err != nil {
+	if err := decodeStrictCase(raw, &typed); err != nil { // case-sensitive, as the API server decodes
 		return false
 	}
 	plan := pol.DecidePod(head.Facts(), ns)
@@ -69,11 +69,12 @@ func oraclePod(t testing.TB, raw []byte, pol *policy.Policy, ns policy.Namespace
 	return true
 }
 
-// normalPod is raw through corev1.Pod, as a generic JSON value.
+// normalPod is raw through corev1.Pod, decoded case-sensitively as the API
+// server decodes, as a generic JSON value.
 func normalPod(t testing.TB, raw []byte) any {
 	t.Helper()
 	var p corev1.Pod
-	if err := json.Unmarshal(raw, &p); err != nil {
+	if err := decodeStrictCase(raw, &p); err != nil {
 		t.Fatalf("patched pod does not decode: %v", err)
 	}
 	b, err := json.Marshal(&p)
@@ -118,7 +119,7 @@ func TestPodOracle(t *testing.T) {
 func TestPodOracleCatchesADroppedEdit(t *testing.T) {
 	raw := []byte(`{"metadata":{"name":"gw","labels":{"gloo":"gateway-proxy"}},"spec":{"containers":[{"name":"gateway-proxy"}]}}`)
 	var typed corev1.Pod
-	if err := json.Unmarshal(raw, &typed); err != nil {
+	if err := decodeStrictCase(raw, &typed); err != nil { // case-sensitive, as the API server decodes
 		t.Fatal(err)
 	}
 	pol := defaultPolicy(t)
