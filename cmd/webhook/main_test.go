@@ -188,6 +188,19 @@ func TestServeDefaultsForLimitsAndTheReconciler(t *testing.T) {
 		t.Errorf("inflight bytes, requests, reconcile, leader-elect, lease namespace, qps, burst, workers (-want,+got):\n%s", diff)
 	}
 
+	if diff := cmp.Diff([]string{"kube-system", "gatemesh-system"}, o.Reconciler.SkipNamespaces); diff != "" {
+		t.Errorf("reconciler's skipped namespaces (-want,+got):\n%s", diff)
+	}
+	// Installed elsewhere, the reconciler skips that namespace, as the
+	// webhooks' namespaceSelectors do.
+	code, _, stderr, o = runCmd(t, "", "serve", "--namespace", "platform-gm")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if diff := cmp.Diff([]string{"kube-system", "platform-gm"}, o.Reconciler.SkipNamespaces); diff != "" {
+		t.Errorf("--namespace platform-gm: reconciler's skipped namespaces (-want,+got):\n%s", diff)
+	}
+
 	code, _, stderr, o = runCmd(t, "", "serve", "--reconcile=false")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)

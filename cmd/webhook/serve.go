@@ -148,6 +148,9 @@ func (o *serveOptions) complete(pf *policyFlags) error {
 	}
 	o.MemoryLimit = limit
 	o.Reconciler.QPS = float32(o.reconcileQPS)
+	// The backend webhooks leave out kube-system and gatemesh's own
+	// namespace (--namespace); the reconciler leaves out the same.
+	o.Reconciler.SkipNamespaces = []string{"kube-system", o.Certs.Namespace}
 	// Only the reconciler needs a leader.
 	o.Leader.Enabled = o.Leader.Enabled && o.Reconcile
 	if o.Leader.Namespace == "" {
