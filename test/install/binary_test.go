@@ -71,6 +71,9 @@ type binaryRun struct {
 	out    *lockedBuffer
 	cmd    *exec.Cmd
 	exited chan error
+	// metricsAddr is where it serves /metrics, over HTTPS to authorized
+	// tokens, as the Deployment's --metrics-bind-address=:8443 does.
+	metricsAddr string
 }
 
 // certManagerFiles stand in, in cert-manager mode, for what cert-manager
@@ -104,7 +107,7 @@ func startBinary(t *testing.T, objs []*unstructured.Unstructured, ns string, cm 
 		t.Fatal(err)
 	}
 
-	port, probePort := freePort(t), freePort(t)
+	port, probePort, metricsPort := freePort(t), freePort(t), freePort(t)
 	replace := []string{"$(POD_NAMESPACE)", ns, "/etc/gatemesh/config.yaml", configPath}
 	if cm.certDir != "" {
 		replace = append(replace, "--cert-dir=/var/run/gatemesh/certs", "--cert-dir="+cm.certDir)
@@ -113,13 +116,14 @@ func startBinary(t *testing.T, objs []*unstructured.Unstructured, ns string, cm 
 	argv := append(strings.Split(args, "\n"),
 		"--kubeconfig="+writeKubeconfig(t, dir, serviceAccountUser(ns)),
 		"--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", port),
-		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort), "--metrics-bind-address=0",
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort), fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
 		"--cert-extra-hosts=127.0.0.1")
 	createWebhookConfigurationFrom(t, find(t, objs, "MutatingWebhookConfiguration", webhookConfigName),
 		fmt.Sprintf("https://127.0.0.1:%d%s", port, admit.PodPath),
 		fmt.Sprintf("https://127.0.0.1:%d%s", port, admit.BackendPath), cm.caBundle)
 
-	r := &binaryRun{out: &lockedBuffer{}, cmd: exec.Command(bin, argv...), exited: make(chan error, 1)}
+	r := &binaryRun{out: &lockedBuffer{}, cmd: exec.Command(bin, argv...), exited: make(chan error, 1),
+		metricsAddr: fmt.Sprintf("127.0.0.1:%d", metricsPort)}
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	r.cmd.Env = append(os.Environ(), "POD_NAMESPACE="+ns)
 	if err := r.cmd.Start(); err != nil {

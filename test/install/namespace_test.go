@@ -60,6 +60,8 @@ func TestChartAppliesWithServerSideDryRun(t *testing.T) {
 // patching its caBundle; cert-manager: once its Certificate is Ready and the
 // files are there, as cert-manager would make them), inject a gateway pod
 // created through the API server, win the leader election and reconcile,
+// serve /metrics to a token bound to gatemesh-metrics-reader (and 401
+// without one),
 // and be refused everything it was not granted.
 func TestInstallInAnotherNamespace(t *testing.T) {
 	for _, mode := range certModes {
@@ -84,6 +86,7 @@ func TestInstallInAnotherNamespace(t *testing.T) {
 				}
 				run.checkInjects(t)
 				run.checkReconciles(t, ns)
+				run.checkMetrics(t, ns)
 				checkRefused(t, ns, mode)
 				if out := run.out.String(); strings.Contains(out, "forbidden") {
 					t.Errorf("the binary was refused something it needs:\n%s", out)
