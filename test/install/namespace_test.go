@@ -61,8 +61,7 @@ func TestChartAppliesWithServerSideDryRun(t *testing.T) {
 // files are there, as cert-manager would make them), inject a gateway pod
 // created through the API server, win the leader election and reconcile,
 // serve /metrics to a token bound to gatemesh-metrics-reader (and 401
-// without one),
-// and be refused everything it was not granted.
+// without one), and be refused everything it was not granted.
 func TestInstallInAnotherNamespace(t *testing.T) {
 	for _, mode := range certModes {
 		installs := map[string]func(ns string) []*unstructured.Unstructured{
