@@ -84,10 +84,13 @@ func (p *pods) Reconcile(ctx context.Context, req crreconcile.Request) (crreconc
 	return crreconcile.Result{}, nil
 }
 
-// difference says how the current plan would inject pod otherwise, or ""
-// when pod is not injected, not stale, or not gatemesh's to decide.
+// difference says how the current plan would inject (or, for kgateway's
+// own sidecars, adjust) pod otherwise, or "" when gatemesh did neither, the
+// pod is not stale, or it is not gatemesh's to decide.
 func (p *pods) difference(pod *corev1.Pod, ns policy.Namespace) (string, error) {
-	if _, injected := mutate.ParseStatus(pod.Annotations); !injected || pod.DeletionTimestamp != nil {
+	_, injected := mutate.ParseStatus(pod.Annotations)
+	_, adjusted := mutate.ParseAdjusted(pod.Annotations)
+	if !injected && !adjusted || pod.DeletionTimestamp != nil {
 		return "", nil
 	}
 	raw, err := json.Marshal(pod)
@@ -109,6 +112,12 @@ func (p *pods) difference(pod *corev1.Pod, ns policy.Namespace) (string, error) 
 	return describe(ops), nil
 }
 
+// The JSON pointers of gatemesh's two records on a pod.
+var (
+	statusPath   = "/metadata/annotations/" + strings.ReplaceAll(mutate.StatusAnnotation, "/", "~1")
+	adjustedPath = "/metadata/annotations/" + strings.ReplaceAll(mutate.AdjustedAnnotation, "/", "~1")
+)
+
 // elementIndex matches a JSON pointer's segment that is a list index.
 var elementIndex = regexp.MustCompile(`^[0-9]+$`)
 
@@ -123,8 +132,8 @@ func describe(ops []jsonpatch.Operation) string {
 		if op.Operation == "remove" && !elementIndex.MatchString(last) {
 			continue
 		}
-		if op.Path == "/metadata/annotations/"+strings.ReplaceAll(mutate.StatusAnnotation, "/", "~1") {
-			continue
+		if op.Path == statusPath || op.Path == adjustedPath {
+			continue // the record of a change, not one
 		}
 		changed = append(changed, op.Operation+" "+op.Path)
 	}

@@ -110,6 +110,9 @@ func TestDescribe(t *testing.T) {
 		"the status annotation alone is no difference": {[]jsonpatch.Operation{
 			op("replace", "/metadata/annotations/gatemesh.io~1status", "{}"),
 		}, ""},
+		"the adjusted record alone is no difference": {[]jsonpatch.Operation{
+			op("replace", "/metadata/annotations/gatemesh.io~1adjusted", "{}"),
+		}, ""},
 		"a changed value is": {[]jsonpatch.Operation{
 			op("replace", "/spec/containers/1/env/3/value", "istiod-1-28.istio-system.svc:15012"),
 			op("remove", "/spec/containers/1/env/7", nil),
