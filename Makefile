@@ -43,16 +43,21 @@ VERSION ?= v$(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' 
 RELEASE_DIR = $(BIN)/release/$(VERSION)
 RELEASE_ARCHES ?= amd64 arm64
 .PHONY: release
-release: $(HELM) ## bin/release/<VERSION>/: the image per architecture (docker archive and OCI layout tarballs), the Helm chart package, install-<overlay>.yaml per overlay, SHA256SUMS
+release: $(HELM) ## bin/release/<VERSION>/: the multi-arch image (OCI archive, and a docker archive per architecture), the Helm chart package, install-<overlay>.yaml per overlay pinned to the image's digest, SHA256SUMS
 	@case '$(VERSION)' in v[0-9]*) ;; *) echo "release: VERSION '$(VERSION)' is not a version such as v0.1.0"; exit 1;; esac
-	rm -rf '$(RELEASE_DIR)' && mkdir -p '$(RELEASE_DIR)'
+	rm -rf '$(RELEASE_DIR)' && mkdir -p '$(RELEASE_DIR)/.oci'
 	@set -e; for arch in $(RELEASE_ARCHES); do \
 		digest=$$($(MAKE) -s image IMAGE=ghcr.io/gatemesh/gatemesh:$(VERSION) IMAGE_ARCH=$$arch RELEASE_VERSION=$(VERSION) | tail -1); \
 		cp $(BIN)/image/gatemesh.tar '$(RELEASE_DIR)'/gatemesh-$(VERSION)-linux-$$arch.docker.tar; \
-		tar -C $(BIN)/image/oci --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf '$(RELEASE_DIR)'/gatemesh-$(VERSION)-linux-$$arch.oci.tar .; \
+		cp -r $(BIN)/image/oci '$(RELEASE_DIR)'/.oci/$$arch; \
 		echo "release: image linux/$$arch $$digest"; \
 	done
-	$(GO) run ./hack/release -version $(VERSION) -out '$(RELEASE_DIR)'
+	@set -e; layouts=$$(for arch in $(RELEASE_ARCHES); do printf '%s,' '$(RELEASE_DIR)'/.oci/$$arch; done); \
+	index=$$(cd hack/tools/image && GOWORK=off $(GO) run . -index-of "$${layouts%,}" -tag ghcr.io/gatemesh/gatemesh:$(VERSION) -out '$(RELEASE_DIR)'/.oci/index | tail -1); \
+	tar -C '$(RELEASE_DIR)'/.oci/index --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf '$(RELEASE_DIR)'/gatemesh-$(VERSION).oci.tar .; \
+	echo "release: image index $$index ($(RELEASE_ARCHES))"; \
+	$(GO) run ./hack/release -version $(VERSION) -digest "$$index" -out '$(RELEASE_DIR)'
+	rm -rf '$(RELEASE_DIR)/.oci'
 	$(HELM) package charts/gatemesh --version $(patsubst v%,%,$(VERSION)) --app-version $(patsubst v%,%,$(VERSION)) -d '$(RELEASE_DIR)'
 	cd '$(RELEASE_DIR)' && sha256sum $$(ls | grep -v SHA256SUMS) > SHA256SUMS && cat SHA256SUMS
 

@@ -36,7 +36,15 @@ func main() {
 	tag := flag.String("tag", "ghcr.io/gatemesh/gatemesh:dev", "the image's name in the docker archive")
 	arch := flag.String("arch", runtime.GOARCH, "the binary's architecture")
 	check := flag.String("check", "", "instead of building: read the OCI layout in this directory, check the image runs as 65532:65532 with /webhook as its entrypoint, extract /webhook and run its version command")
+	indexOf := flag.String("index-of", "", "instead of building: comma-separated OCI layouts of one image each (one per architecture), written as one multi-architecture image index in -out; prints the index's digest")
 	flag.Parse()
+	if *indexOf != "" {
+		if err := writeIndex(strings.Split(*indexOf, ","), *out, *tag); err != nil {
+			fmt.Fprintln(os.Stderr, "image:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *check != "" {
 		if err := checkLayout(*check); err != nil {
 			fmt.Fprintln(os.Stderr, "image:", err)
@@ -133,22 +141,7 @@ func binaryLayer(data []byte) (v1.Layer, error) {
 // the entrypoint, and /webhook, taken out of the layer, answering version
 // (when the image is for this machine's architecture).
 func checkLayout(dir string) error {
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		return err
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		return err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return err
-	}
-	if len(m.Manifests) != 1 {
-		return fmt.Errorf("%s: %d manifests, want 1", dir, len(m.Manifests))
-	}
-	img, err := idx.Image(m.Manifests[0].Digest)
+	img, err := onlyImage(dir)
 	if err != nil {
 		return err
 	}
@@ -222,4 +215,77 @@ func checkLayout(dir string) error {
 	}
 	fmt.Printf("%s: user %s, /webhook version: %s", digest, cf.Config.User, out)
 	return nil
+}
+
+// writeIndex writes the images of the given single-image OCI layouts as one
+// OCI image index (a multi-architecture image) into the OCI layout out, each
+// manifest with its platform, in the order given, and prints the index's
+// digest: what a release pins. The layout names the index by the tag
+// (org.opencontainers.image.ref.name), so tools that copy an OCI archive to
+// a registry (skopeo copy --all oci-archive:...) find it by that name.
+func writeIndex(layouts []string, out, tag string) error {
+	if out == "" || len(layouts) == 0 {
+		return fmt.Errorf("-index-of and -out are required")
+	}
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	seen := map[string]string{}
+	for _, dir := range layouts {
+		img, err := onlyImage(dir)
+		if err != nil {
+			return err
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return err
+		}
+		platform := cf.OS + "/" + cf.Architecture
+		if prev, ok := seen[platform]; ok {
+			return fmt.Errorf("%s and %s are both %s", prev, dir, platform)
+		}
+		seen[platform] = dir
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
+			Add:        img,
+			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: cf.OS, Architecture: cf.Architecture}},
+		})
+	}
+	if err := os.RemoveAll(out); err != nil {
+		return err
+	}
+	p, err := layout.Write(out, empty.Index)
+	if err != nil {
+		return fmt.Errorf("failed to write the OCI layout: %w", err)
+	}
+	ref, err := name.NewTag(tag)
+	if err != nil {
+		return fmt.Errorf("invalid -tag: %w", err)
+	}
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": ref.TagStr()})); err != nil {
+		return fmt.Errorf("failed to write the OCI layout: %w", err)
+	}
+	digest, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	fmt.Println(digest)
+	return nil
+}
+
+// onlyImage is the one image of an OCI layout that holds one.
+func onlyImage(dir string) (v1.Image, error) {
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	ii, err := p.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	m, err := ii.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	if len(m.Manifests) != 1 {
+		return nil, fmt.Errorf("%s: %d manifests, want 1", dir, len(m.Manifests))
+	}
+	return ii.Image(m.Manifests[0].Digest)
 }
