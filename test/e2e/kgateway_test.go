@@ -253,6 +253,39 @@ func checkAdjusted(t *testing.T, sent, stored *corev1.Pod, changed map[string]st
 	}
 }
 
+// kgatewayExample is the example of kgateway's Istio-enabled gateway in
+// examples/, which the seed walkthrough and `make demo` play.
+const kgatewayExample = "kgateway-gateway-istio.yaml"
+
+// TestKgatewayExampleIsTheDeployers: the example's Deployment is kgateway
+// v2.2.0's rendered Istio-enabled gateway in every field gatemesh reads:
+// labels, annotations, containers, their env, and volumes.
+func TestKgatewayExampleIsTheDeployers(t *testing.T) {
+	golden := renderedPod(t, filepath.Join(kgatewayDir(t), kgatewayRendered, "istio-enabled-out.yaml"))
+	example := renderedPod(t, filepath.Join(suite.cp.Root, ExamplesDir, kgatewayExample))
+	if diff := cmp.Diff(golden.Labels, example.Labels); diff != "" {
+		t.Errorf("pod labels (-kgateway's,+example):\n%s", diff)
+	}
+	if diff := cmp.Diff(golden.Annotations, example.Annotations); diff != "" {
+		t.Errorf("pod annotations (-kgateway's,+example):\n%s", diff)
+	}
+	if diff := cmp.Diff(containerNames(golden), containerNames(example)); diff != "" {
+		t.Errorf("containers (-kgateway's,+example):\n%s", diff)
+	}
+	for _, c := range golden.Spec.Containers {
+		got, _ := container(example, c.Name)
+		if diff := cmp.Diff(c.Env, got.Env); diff != "" {
+			t.Errorf("%s env (-kgateway's,+example):\n%s", c.Name, diff)
+		}
+		if diff := cmp.Diff(c.Image, got.Image); diff != "" {
+			t.Errorf("%s image (-kgateway's,+example):\n%s", c.Name, diff)
+		}
+	}
+	if diff := cmp.Diff(golden.Spec.Volumes, example.Spec.Volumes); diff != "" {
+		t.Errorf("volumes (-kgateway's,+example):\n%s", diff)
+	}
+}
+
 // TestKgatewayIstioAdjusted: with kgateway's Istio integration on, its
 // deployer renders istio-proxy and sds into the gateway's Deployment with
 // the chart's istiod, cluster and mesh IDs. In a namespace on Istio

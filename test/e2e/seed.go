@@ -26,14 +26,19 @@ type SeedNamespace struct {
 }
 
 // SeedNamespaces are the seed walkthrough's namespaces: the Gloo gateway's,
-// opted in to gatemesh; kgateway's; and httpbin's (default), in the Istio
-// mesh on revision SeedRevision, as the walkthrough's
+// opted in to gatemesh; kgateway's, opted in and on revision SeedRevision,
+// so that its Istio-enabled gateway's pods are adjusted to that revision's
+// istiod; and httpbin's (default), in the Istio mesh on revision
+// SeedRevision, as the walkthrough's
 // `kubectl label ns default istio.io/rev=$REVISION` leaves it.
 func SeedNamespaces(pol *policy.Policy) []SeedNamespace {
+	rev := pol.Config().Mesh.RevisionLabel
+	kgateway := pol.NamespaceLabels()
+	kgateway[rev] = SeedRevision
 	return []SeedNamespace{
 		{Name: "gloo-system", Labels: pol.NamespaceLabels()},
-		{Name: "kgateway-system"},
-		{Name: "default", Labels: map[string]string{pol.Config().Mesh.RevisionLabel: SeedRevision}},
+		{Name: "kgateway-system", Labels: kgateway},
+		{Name: "default", Labels: map[string]string{rev: SeedRevision}},
 	}
 }
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,7 +19,9 @@ import (
 // gateway-proxy's pod is injected, its bootstrap gets the gateway_proxy_sds
 // cluster, the httpbin Upstream gets the mTLS sslConfig, and the static
 // kgateway Backend, which kgateway's real CRD accepts, is recorded as what
-// kgateway does with it: plaintext.
+// kgateway does with it: plaintext; and the pod of kgateway's Istio-enabled
+// gateway, whose istio-proxy and sds its deployer added, is adjusted to the
+// namespace's revision.
 func TestSeedWalkthrough(t *testing.T) {
 	ctx := testCtx(t)
 	seed, err := LoadSeed(suite.cp.Root, suite.cp.Policy)
@@ -83,6 +86,31 @@ func TestSeedWalkthrough(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkUntouched(t, PodFromTemplate(d), stored)
+	})
+
+	t.Run("the kgateway gateway pod's istio-proxy, its deployer's, is stored adjusted to the revision's istiod", func(t *testing.T) {
+		created, ok := pods["kgateway-system/gw-"]
+		if !ok {
+			t.Fatalf("no pod was created for the gw Deployment; pods: %v", pods)
+		}
+		stored := getPod(t, created.Namespace, created.Name)
+		d := &appsv1.Deployment{}
+		if err := suite.cp.Client.Get(ctx, client.ObjectKey{Namespace: "kgateway-system", Name: "gw"}, d); err != nil {
+			t.Fatal(err)
+		}
+		sent := PodFromTemplate(d)
+		proxy, _ := container(sent, "istio-proxy")
+		rev := "istiod-" + SeedRevision + ".istio-system.svc:15012"
+		checkAdjusted(t, sent, stored, map[string]string{
+			"CA_ADDR":               rev,
+			"PROXY_CONFIG":          strings.Replace(envValues(proxy)["PROXY_CONFIG"], "istiod.istio-system.svc:15012", rev, 1),
+			"ISTIO_META_CLUSTER_ID": "mycluster", "ISTIO_META_MESH_ID": "mycluster",
+		})
+		// The Deployment keeps the example's values, kgateway's deployer's.
+		want, _ := container(PodFromTemplate(renderedDeployment(t, filepath.Join(suite.cp.Root, ExamplesDir, kgatewayExample))), "istio-proxy")
+		if diff := cmp.Diff(envValues(want), envValues(proxy)); diff != "" {
+			t.Errorf("the Deployment's istio-proxy env changed (-example,+stored):\n%s", diff)
+		}
 	})
 
 	t.Run("the default-httpbin-8000 Upstream is stored with the mTLS sslConfig", func(t *testing.T) {
