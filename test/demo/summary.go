@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -23,7 +24,12 @@ import (
 // on backends); why a pod was left alone comes from the policy's decision
 // for the pod's stored labels and namespace, because a pod gatemesh does
 // not touch is never even sent to it.
+//
+// It returns an error, after saying everything, when a pod the policy
+// injects or adjusts was not stored so: the summary then does not match
+// what gatemesh should have done, and the demo fails.
 func summarize(ctx context.Context, out io.Writer, c client.Client, pol *policy.Policy, res *e2e.SeedResult) error {
+	var wrong []error
 	for _, p := range res.Pods {
 		pod := &corev1.Pod{}
 		if err := c.Get(ctx, client.ObjectKeyFromObject(p), pod); err != nil {
@@ -33,7 +39,23 @@ func summarize(ctx context.Context, out io.Writer, c client.Client, pol *policy.
 		if err := c.Get(ctx, client.ObjectKey{Name: pod.Namespace}, ns); err != nil {
 			return fmt.Errorf("failed to read back namespace %s: %w", pod.Namespace, err)
 		}
-		describePod(out, pod, planFor(pol, pod, ns))
+		plan, err := planFor(pol, pod, ns)
+		if err != nil {
+			return err
+		}
+		if plan.adjust {
+			deployment, err := deploymentOf(ctx, c, pod)
+			if err != nil {
+				return err
+			}
+			if err := describeAdjusted(out, pod, deployment, plan); err != nil {
+				wrong = append(wrong, err)
+			}
+			continue
+		}
+		if err := describePod(out, pod, plan); err != nil {
+			wrong = append(wrong, err)
+		}
 	}
 	for _, obj := range res.Applied {
 		if obj.GetKind() == "ConfigMap" {
@@ -54,44 +76,72 @@ func summarize(ctx context.Context, out io.Writer, c client.Client, pol *policy.
 		}
 		describeBackend(out, stored)
 	}
-	return nil
+	return errors.Join(wrong...)
 }
 
-// podPlan is the policy's decision for a pod: why it is injected, or the
-// reason it is not.
+// podPlan is the policy's decision for a pod: why it is injected or
+// adjusted, or the reason it is not; and whether the stored pod is what
+// the webhook would make of it now.
 type podPlan struct {
 	why    string
 	reason policy.Reason
+	// adjust: kgateway's deployer added the pod's istio-proxy and sds, and
+	// the policy adjusts them.
+	adjust bool
+	// envWhy says where each adjusted env value comes from.
+	envWhy map[string]string
+	// current: the webhook would not change the stored pod now.
+	current bool
 }
 
-func planFor(pol *policy.Policy, pod *corev1.Pod, ns *corev1.Namespace) podPlan {
+func planFor(pol *policy.Policy, pod *corev1.Pod, ns *corev1.Namespace) (podPlan, error) {
 	raw, err := json.Marshal(pod)
 	if err != nil {
-		return podPlan{reason: policy.Reason(err.Error())}
+		return podPlan{}, fmt.Errorf("failed to encode pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	head, err := mutate.DecodePodHead(raw)
 	if err != nil {
-		return podPlan{reason: policy.Reason(err.Error())}
+		return podPlan{}, fmt.Errorf("failed to decode pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	plan := pol.DecidePod(head.Facts(), policy.Namespace{Name: ns.Name, Labels: ns.Labels})
-	if !plan.Inject() {
-		return podPlan{reason: plan.Skip}
+	if !plan.Inject() && !plan.Adjust {
+		return podPlan{reason: plan.Skip}, nil
+	}
+	ops, _, err := mutate.PodPatch(raw, head, plan, nil)
+	if err != nil {
+		return podPlan{}, fmt.Errorf("failed to patch pod %s/%s as the webhook would: %w", pod.Namespace, pod.Name, err)
 	}
 	label := pol.Config().Selection.NamespaceLabel
-	return podPlan{why: fmt.Sprintf("namespace %s carries %s=%s, and the pod's labels match a %s gateway-proxy selector",
-		ns.Name, label, ns.Labels[label], plan.Flavour)}
+	p := podPlan{adjust: plan.Adjust, current: len(ops) == 0}
+	if !plan.Adjust {
+		p.why = fmt.Sprintf("namespace %s carries %s=%s, and the pod's labels match a %s gateway-proxy selector",
+			ns.Name, label, ns.Labels[label], plan.Flavour)
+		return p, nil
+	}
+	rev := pol.Config().Mesh.RevisionLabel
+	carries := fmt.Sprintf("%s=%s", label, ns.Labels[label])
+	if v, ok := ns.Labels[rev]; ok {
+		carries += fmt.Sprintf(" and %s=%s", rev, v)
+	}
+	p.why = fmt.Sprintf("namespace %s carries %s, the pod's labels match a %s gateway-proxy selector, "+
+		"and its istio-proxy (%s=true) and sds are kgateway's deployer's", ns.Name, carries, plan.Flavour, disableEnvoy)
+	p.envWhy = adjustWhy(pol, ns)
+	return p, nil
 }
 
-func describePod(out io.Writer, pod *corev1.Pod, plan podPlan) {
+// describePod says what gatemesh did to a pod the policy injects or skips.
+// It returns an error when the policy injects the pod but it was stored
+// without gatemesh's containers.
+func describePod(out io.Writer, pod *corev1.Pod, plan podPlan) error {
 	name := fmt.Sprintf("Pod %s/%s", pod.Namespace, pod.Name)
 	status, injected := mutate.ParseStatus(pod.Annotations)
 	if !injected {
 		if plan.reason == "" {
 			fmt.Fprintf(out, "  %s: untouched, although the policy would inject it (was gatemesh down?)\n", name)
-			return
+			return fmt.Errorf("%s was stored without gatemesh's containers, although the policy injects it", name)
 		}
 		fmt.Fprintf(out, "  %s: untouched: %s (%s)\n", name, plan.reason.Sentence(), plan.reason)
-		return
+		return nil
 	}
 	fmt.Fprintf(out, "  %s: %s\n", name, policy.ReasonInjected.Sentence())
 	if plan.why != "" {
@@ -118,6 +168,7 @@ func describePod(out io.Writer, pod *corev1.Pod, plan podPlan) {
 		}
 	}
 	fmt.Fprintf(out, "      volumes added: %s\n", strings.Join(status.Volumes, ", "))
+	return nil
 }
 
 func describeBackend(out io.Writer, u *unstructured.Unstructured) {
