@@ -162,6 +162,7 @@ func keep(ctx context.Context, out io.Writer, cp *e2e.ControlPlane, dir, logPath
 The control plane and gatemesh keep running. In another terminal:
   export KUBECONFIG=%s
   kubectl get pods -n gloo-system -o yaml      # the injected gateway pod
+  kubectl get pods -n kgateway-system -o yaml  # kgateway's gateway pod, adjusted (gatemesh.io/adjusted)
   kubectl apply -f my-gateway.yaml             # your own objects, admitted by gatemesh
 gatemesh logs every admission with its reason to:
   %s
