@@ -50,40 +50,53 @@ func TestMutateThenUninjectGivesTheInputBack(t *testing.T) {
 		files = append(files, m...)
 	}
 	files = append(files, filepath.Join("..", "..", "..", "shared", "reference", "gloo-1.17.38", "gateway-proxy.yaml"))
-	mutated := 0
-	for _, file := range files {
-		t.Run(strings.TrimPrefix(file, "../../"), func(t *testing.T) {
-			code, out, stderr, _ := runCmd(t, "", "mutate", "-q", "-f", file)
-			if code != 0 {
-				// A malformed input, refused with a word why.
-				if code != 1 || !strings.Contains(stderr, file) {
-					t.Errorf("mutate: exit %d: %s", code, stderr)
+	// Once as in a plain opted-in namespace, once in one on revision 1-28,
+	// where kgateway's own sidecars are adjusted (not already the values).
+	for _, ns := range []struct {
+		name string
+		args []string
+	}{{"plain", nil}, {"rev-1-28", []string{"--namespace-labels", "istio.io/rev=1-28"}}} {
+		mutated, adjusted := 0, 0
+		for _, file := range files {
+			t.Run(ns.name+"/"+strings.TrimPrefix(file, "../../"), func(t *testing.T) {
+				code, out, stderr, _ := runCmd(t, "", append([]string{"mutate", "-q", "-f", file}, ns.args...)...)
+				if code != 0 {
+					// A malformed input, refused with a word why.
+					if code != 1 || !strings.Contains(stderr, file) {
+						t.Errorf("mutate: exit %d: %s", code, stderr)
+					}
+					return
 				}
-				return
-			}
-			mutated++
-			code, back, stderr, _ := runCmd(t, out, "uninject", "-q", "-f", "-")
-			if code != 0 {
-				t.Fatalf("uninject: exit %d: %s", code, stderr)
-			}
-			backValues := values(t, back)
-			_, plain, _, _ := runCmd(t, "", "uninject", "-q", "-f", file)
-			if diff := cmp.Diff(values(t, plain), backValues); diff != "" {
-				t.Errorf("uninject(input) (-want) and uninject(mutate(input)) (+got) differ:\n%s", diff)
-			}
-			in, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(string(in), "gatemesh.io/") {
-				// Nothing of gatemesh's in the input: it comes back whole.
-				if diff := cmp.Diff(values(t, string(in)), backValues); diff != "" {
-					t.Errorf("input (-want) and uninject(mutate(input)) (+got) differ:\n%s", diff)
+				mutated++
+				if strings.Contains(out, "gatemesh.io/adjusted") {
+					adjusted++
 				}
-			}
-		})
-	}
-	if mutated < len(files)/2 {
-		t.Errorf("mutate took only %d of %d inputs", mutated, len(files))
+				code, back, stderr, _ := runCmd(t, out, "uninject", "-q", "-f", "-")
+				if code != 0 {
+					t.Fatalf("uninject: exit %d: %s", code, stderr)
+				}
+				backValues := values(t, back)
+				_, plain, _, _ := runCmd(t, "", "uninject", "-q", "-f", file)
+				if diff := cmp.Diff(values(t, plain), backValues); diff != "" {
+					t.Errorf("uninject(input) (-want) and uninject(mutate(input)) (+got) differ:\n%s", diff)
+				}
+				in, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(in), "gatemesh.io/") {
+					// Nothing of gatemesh's in the input: it comes back whole.
+					if diff := cmp.Diff(values(t, string(in)), backValues); diff != "" {
+						t.Errorf("input (-want) and uninject(mutate(input)) (+got) differ:\n%s", diff)
+					}
+				}
+			})
+		}
+		if mutated < len(files)/2 {
+			t.Errorf("%s: mutate took only %d of %d inputs", ns.name, mutated, len(files))
+		}
+		if ns.args != nil && adjusted == 0 {
+			t.Errorf("%s: no input came out adjusted, so the adjusted round trip was not tried", ns.name)
+		}
 	}
 }
