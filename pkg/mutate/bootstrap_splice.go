@@ -258,15 +258,25 @@ func closeQuote(s string, i int) int {
 // offset converts the parser's 1-based line and column (in characters) to
 // a byte offset.
 func (d *bootstrapDoc) offset(line, col int) (int, bool) {
-	if line < 1 || line > len(d.lines) || col < 1 {
+	if line < 1 || line > len(d.lines) {
 		return 0, false
 	}
-	off := d.lines[line-1]
+	return columnOffset(d.text, d.lines[line-1], col)
+}
+
+// columnOffset is the byte offset in text of the 1-based column col (in
+// characters, as the YAML parser counts them) of the line starting at
+// lineStart; false when the line is shorter.
+func columnOffset(text string, lineStart, col int) (int, bool) {
+	if col < 1 {
+		return 0, false
+	}
+	off := lineStart
 	for range col - 1 {
-		if off >= len(d.text) || d.text[off] == '\n' {
+		if off >= len(text) || text[off] == '\n' {
 			return 0, false
 		}
-		_, size := utf8.DecodeRuneInString(d.text[off:])
+		_, size := utf8.DecodeRuneInString(text[off:])
 		off += size
 	}
 	return off, true

@@ -83,9 +83,9 @@ func elementNames(l *[]nameOnly) []string {
 // raw injected as plan says, and the reason: plan.Skip when the plan skips
 // it (the patch is then empty), ReasonInjected, or ReasonAlreadyInjected
 // with an empty patch; for an adjusting plan, ReasonAdjusted, or
-// ReasonAlreadyAdjusted with an empty patch (see adjustPatch). With a SidecarCache, an added container or volume is
-// a jsontext.Value, its JSON, rather than a typed value; the cache shares
-// it, so it must only be read.
+// ReasonAlreadyAdjusted with an empty patch (see adjustPatch). With a
+// SidecarCache, an added container or volume is a jsontext.Value, its JSON,
+// rather than a typed value; the cache shares it, so it must only be read.
 //
 // Injection only reads labels, annotations, and the names of containers and
 // volumes, and only edits annotations and gatemesh's own containers and

@@ -1,10 +1,8 @@
 package mutate
 
 import (
-	"encoding/json"
 	"reflect"
 	"strings"
-	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -88,25 +86,10 @@ func scalarEnd(text string, start int, value *yaml.Node) (int, bool) {
 		if strings.HasPrefix(text[start:], value.Value) {
 			return start + len(value.Value), true
 		}
-	case value.Style&yaml.DoubleQuotedStyle != 0 && strings.HasPrefix(text[start:], `"`):
-		for i := start + 1; i < len(text); i++ {
-			switch text[i] {
-			case '\\':
-				i++
-			case '"':
-				return i + 1, true
-			}
-		}
-	case value.Style&yaml.SingleQuotedStyle != 0 && strings.HasPrefix(text[start:], `'`):
-		for i := start + 1; i < len(text); i++ {
-			if text[i] != '\'' {
-				continue
-			}
-			if i+1 < len(text) && text[i+1] == '\'' {
-				i++
-				continue
-			}
-			return i + 1, true
+	case value.Style&yaml.DoubleQuotedStyle != 0 && strings.HasPrefix(text[start:], `"`),
+		value.Style&yaml.SingleQuotedStyle != 0 && strings.HasPrefix(text[start:], `'`):
+		if end := closeQuote(text, start); end >= 0 {
+			return end + 1, true
 		}
 	}
 	return 0, false
@@ -116,14 +99,14 @@ func scalarEnd(text string, start int, value *yaml.Node) (int, bool) {
 // order of preference: the same style, then a double-quoted (JSON) string,
 // which reads back as addr anywhere.
 func scalarReprs(style yaml.Style, addr string) []string {
-	quoted, _ := json.Marshal(addr) // a string always marshals
+	quoted := jsonString(addr)
 	switch {
 	case style == 0:
-		return []string{addr, string(quoted)}
+		return []string{addr, quoted}
 	case style&yaml.SingleQuotedStyle != 0:
-		return []string{"'" + strings.ReplaceAll(addr, "'", "''") + "'", string(quoted)}
+		return []string{"'" + strings.ReplaceAll(addr, "'", "''") + "'", quoted}
 	}
-	return []string{string(quoted)}
+	return []string{quoted}
 }
 
 // decodedWith is text decoded, with its discoveryAddress set to addr.
@@ -147,23 +130,16 @@ func decodeProxyConfig(text string) (map[string]any, error) {
 // lineColumnOffset is the byte offset in text of the 1-based line and
 // column (counted in characters, as the YAML parser counts them).
 func lineColumnOffset(text string, line, col int) (int, bool) {
-	if line < 1 || col < 1 {
+	if line < 1 {
 		return 0, false
 	}
-	off := 0
+	start := 0
 	for l := 1; l < line; l++ {
-		i := strings.IndexByte(text[off:], '\n')
+		i := strings.IndexByte(text[start:], '\n')
 		if i < 0 {
 			return 0, false
 		}
-		off += i + 1
+		start += i + 1
 	}
-	for range col - 1 {
-		if off >= len(text) || text[off] == '\n' {
-			return 0, false
-		}
-		_, size := utf8.DecodeRuneInString(text[off:])
-		off += size
-	}
-	return off, true
+	return columnOffset(text, start, col)
 }
