@@ -50,11 +50,12 @@ func newUninjectCommand() *cobra.Command {
 templates, the containers, volumes and annotations their gatemesh.io/status
 annotation lists, and the deployer's values of the istio-proxy env vars
 their gatemesh.io/adjusted annotation records (kgateway's own Istio
-sidecars; a value edited since is kept); from Gloo Upstreams and kgateway Backends, the stamped
-block and gatemesh.io/mtls* annotations while the gatemesh.io/mtls-hash
-marker still matches them (an edited stamp is the user's and stays); from
-Envoy bootstrap ConfigMaps, gatemesh's marked SDS cluster, unless an
-Upstream in the input still has an sslConfig. "mutate" then "uninject"
+sidecars; a value edited since is kept); from Gloo Upstreams and kgateway
+Backends, the stamped block and gatemesh.io/mtls* annotations while the
+gatemesh.io/mtls-hash marker still matches them (an edited stamp is the
+user's and stays); from Envoy bootstrap ConfigMaps, gatemesh's marked SDS
+cluster, unless an Upstream in the input still has an sslConfig. "mutate"
+then "uninject"
 gives back the original manifests.`,
 		Example: `  # Take a gateway out of the mesh in a GitOps repository
   webhook uninject -R -f deploy/gloo/ > gloo.yaml`,
